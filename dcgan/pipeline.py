@@ -1,0 +1,158 @@
+"""tf.data input from the prepared cache: shuffle, augment, scale, batch, prefetch.
+
+Rows are read from images.npy with positional reads (os.pread) rather than a memory map, so
+the training process's memory stays flat however large the dataset is. Order and
+augmentation depend only on (seed, epoch, batch index), so a resumed run sees exactly the
+batches an uninterrupted one would have seen.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dcgan.errors import DatasetError
+
+
+class CacheReader:
+    """Random access to the rows of an (N, H, W, 3) uint8 .npy file without mapping it."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        with open(self.path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(fh)
+            self.offset = fh.tell()
+        if dtype != np.uint8 or fortran or len(shape) != 4 or shape[3] != 3:
+            raise DatasetError(f"{self.path} is not an (N, H, W, 3) uint8 image cache")
+        self.shape = tuple(shape)
+        self.row_bytes = int(np.prod(shape[1:]))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        """Rows at `indices` (any order) as a new (k, H, W, 3) uint8 array."""
+        out = np.empty((len(indices), *self.shape[1:]), dtype=np.uint8)
+        flat = out.reshape(len(indices), self.row_bytes)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            for k, i in enumerate(indices):
+                view = memoryview(flat[k])
+                got = os.preadv(fd, [view], self.offset + int(i) * self.row_bytes)
+                if got != self.row_bytes:
+                    raise DatasetError(f"{self.path} is truncated at row {i}")
+        finally:
+            os.close(fd)
+        return out
+
+
+def check_enough(count: int, batch_size: int, name: str = "the dataset") -> None:
+    """Refuse to train when there is not one full batch of images."""
+    if count < batch_size:
+        raise DatasetError(
+            f"{name} has {count} usable image(s), fewer than one batch of {batch_size}: "
+            "add images or lower the batch size (see the import report for skipped files)"
+        )
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How batches are drawn and augmented; mirrors the data part of the training config."""
+
+    batch_size: int = 64
+    seed: int = 0
+    value_range: tuple[float, float] = (0.0, 1.0)  # (0, 1) for sigmoid, (-1, 1) for tanh
+    flip: bool = True
+    rotation_deg: float = 0.0  # max absolute angle; 0 turns rotation off
+    shuffle: bool = True
+
+
+def batches_per_epoch(count: int, batch_size: int) -> int:
+    return count // batch_size
+
+
+def epoch_order(count: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """The row order of one epoch: a permutation that depends only on (seed, epoch)."""
+    if not shuffle:
+        return np.arange(count)
+    return np.random.default_rng([seed, epoch, 0x5EED]).permutation(count)
+
+
+def _index_batches(count: int, spec: InputSpec, start_epoch: int, start_batch: int,
+                   epochs: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    per_epoch = batches_per_epoch(count, spec.batch_size)
+    epoch = start_epoch
+    while epochs is None or epoch < start_epoch + epochs:
+        order = epoch_order(count, spec.seed, epoch, spec.shuffle)
+        for b in range(start_batch if epoch == start_epoch else 0, per_epoch):
+            rows = order[b * spec.batch_size:(b + 1) * spec.batch_size]
+            yield rows, np.array([spec.seed, epoch * 1_000_003 + b], dtype=np.int64)
+        epoch += 1
+
+
+def _rotation_transforms(angles, size: int):
+    """Projective transforms (B, 8) that rotate each image about its centre by `angles`."""
+    import tensorflow as tf
+
+    c = (size - 1) / 2.0
+    cos, sin = tf.cos(angles), tf.sin(angles)
+    zeros = tf.zeros_like(angles)
+    # Output pixel (x, y) samples input (a0 x + a1 y + a2, b0 x + b1 y + b2).
+    return tf.stack([cos, -sin, c - c * cos + c * sin, sin, cos, c - c * sin - c * cos,
+                     zeros, zeros], axis=1)
+
+
+def augment(images, seed, spec: InputSpec):
+    """uint8 (B, H, W, 3) -> float32 in spec.value_range, flipped/rotated per `seed` (2,)."""
+    import tensorflow as tf
+
+    x = tf.cast(images, tf.float32)
+    batch = tf.shape(x)[0]
+    if spec.flip:
+        flip = tf.random.stateless_uniform([batch], seed=seed) < 0.5
+        x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[2]), x)
+    if spec.rotation_deg > 0:
+        limit = math.radians(spec.rotation_deg)
+        rotation_seed = seed + tf.constant([0, 1], seed.dtype)  # independent of the flip
+        angles = tf.random.stateless_uniform([batch], seed=rotation_seed, minval=-limit,
+                                             maxval=limit)
+        size = x.shape[1]
+        x = tf.raw_ops.ImageProjectiveTransformV3(
+            images=x, transforms=_rotation_transforms(angles, size),
+            output_shape=tf.constant([size, size]), fill_value=0.0,
+            interpolation="BILINEAR", fill_mode="REFLECT")
+    lo, hi = spec.value_range
+    return x * ((hi - lo) / 255.0) + lo
+
+
+def make_dataset(cache_path: str | os.PathLike[str], spec: InputSpec, *, start_epoch: int = 0,
+                 start_batch: int = 0, epochs: int | None = None):
+    """A tf.data.Dataset of float32 (batch, H, W, 3) batches from images.npy.
+
+    Full batches only (drop_remainder); `epochs=None` repeats forever. Starting at
+    (start_epoch, start_batch) continues a run exactly where it stopped.
+    """
+    import tensorflow as tf
+
+    reader = CacheReader(cache_path)
+    check_enough(len(reader), spec.batch_size)
+    height, width = reader.shape[1:3]
+
+    def gen():
+        for rows, seed in _index_batches(len(reader), spec, start_epoch, start_batch, epochs):
+            yield reader.read(rows), seed
+
+    signature = (tf.TensorSpec((spec.batch_size, height, width, 3), tf.uint8),
+                 tf.TensorSpec((2,), tf.int64))
+    dataset = tf.data.Dataset.from_generator(gen, output_signature=signature)
+    dataset = dataset.map(lambda images, seed: augment(images, seed, spec),
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,89 @@
+"""Shared fixtures: a temporary workspace, image factories and a local HTTP server."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dcgan.workspace import Workspace
+
+
+@pytest.fixture
+def ws(tmp_path, monkeypatch) -> Workspace:
+    """An empty workspace under tmp_path, also exported as DCGAN_HOME for subprocesses."""
+    root = tmp_path / "home"
+    monkeypatch.setenv("DCGAN_HOME", str(root))
+    monkeypatch.delenv("DCGAN_ALLOWED_ROOTS", raising=False)
+    return Workspace(root.resolve()).ensure()
+
+
+def portrait_array(seed: int, size: tuple[int, int] = (80, 96)) -> np.ndarray:
+    """A distinct smooth RGB test picture (W, H = size) for seed."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = rng.uniform(40, 200, 3)
+    wave = 40 * np.sin(xx / rng.uniform(5, 15) + rng.uniform(0, 6))[..., None]
+    return np.clip(base + wave + yy[..., None] * 0.3, 0, 255).astype(np.uint8)
+
+
+def image_bytes(seed: int = 0, fmt: str = "PNG", size=(80, 96), **save) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(portrait_array(seed, size)).save(buf, format=fmt, **save)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """Serve tmp_path/www on 127.0.0.1; '/slow/<name>' trickles bytes to test time limits."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(root), **kw)
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if self.path.startswith("/slow/"):
+                data = (root / self.path[len("/slow/"):]).read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                for i in range(0, len(data), 1024):
+                    self.wfile.write(data[i:i + 1024])
+                    self.wfile.flush()
+                    time.sleep(0.05)
+                return
+            if self.path == "/redirect-file":
+                self.send_response(302)
+                self.send_header("Location", "file:///etc/passwd")
+                self.end_headers()
+                return
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def write_images(folder: Path, count: int, start: int = 0, fmt: str = "PNG") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(start, start + count):
+        path = folder / f"face_{i:03d}.{fmt.lower()}"
+        path.write_bytes(image_bytes(i, fmt))
+        paths.append(path)
+    return paths

@@ -1,0 +1,113 @@
+"""dcgan.pipeline: batches from the cache, deterministic order and augmentation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dcgan.errors import DatasetError
+from dcgan.pipeline import (
+    CacheReader,
+    InputSpec,
+    _rotation_transforms,
+    augment,
+    check_enough,
+    epoch_order,
+    make_dataset,
+)
+
+tf = pytest.importorskip("tensorflow")
+
+
+@pytest.fixture
+def cache(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+    path = tmp_path / "images.npy"
+    np.save(path, images)
+    return path, images
+
+
+def collect(dataset):
+    return [b.numpy() for b in dataset]
+
+
+def test_reader_returns_the_requested_rows(cache):
+    path, images = cache
+    reader = CacheReader(path)
+    assert len(reader) == 10 and reader.shape == (10, 8, 8, 3)
+    assert np.array_equal(reader.read(np.array([7, 2, 2])), images[[7, 2, 2]])
+
+
+def test_reader_rejects_other_arrays_and_truncation(tmp_path, cache):
+    np.save(tmp_path / "f.npy", np.zeros((2, 4, 4, 3), np.float32))
+    with pytest.raises(DatasetError, match="uint8 image cache"):
+        CacheReader(tmp_path / "f.npy")
+    path, _ = cache
+    data = path.read_bytes()
+    path.write_bytes(data[:-100])
+    with pytest.raises(DatasetError, match="truncated"):
+        CacheReader(path).read(np.array([9]))
+
+
+def test_batches_shape_range_and_drop_remainder(cache):
+    path, images = cache
+    spec = InputSpec(batch_size=4, flip=False, shuffle=False)
+    batches = collect(make_dataset(path, spec, epochs=1))
+    assert len(batches) == 2  # 10 // 4, the last partial batch is dropped
+    assert batches[0].shape == (4, 8, 8, 3) and batches[0].dtype == np.float32
+    np.testing.assert_allclose(batches[0], images[:4] / 255.0, atol=1e-6)
+    tanh = collect(make_dataset(path, InputSpec(batch_size=4, flip=False, shuffle=False,
+                                                value_range=(-1.0, 1.0)), epochs=1))
+    np.testing.assert_allclose(tanh[1], images[4:8] / 127.5 - 1.0, atol=1e-6)
+
+
+def test_order_depends_only_on_seed_and_epoch(cache):
+    path, _ = cache
+    spec = InputSpec(batch_size=3, seed=11)
+    full = collect(make_dataset(path, spec, epochs=3))
+    assert len(full) == 9
+    again = collect(make_dataset(path, spec, epochs=3))
+    assert all(np.array_equal(a, b) for a, b in zip(full, again, strict=True))
+    # Resuming at epoch 1, batch 2 yields exactly the rest of the uninterrupted stream.
+    resumed = collect(make_dataset(path, spec, start_epoch=1, start_batch=2, epochs=2))
+    assert all(np.array_equal(a, b) for a, b in zip(full[5:], resumed, strict=True))
+    assert not np.array_equal(epoch_order(10, 11, 0), epoch_order(10, 11, 1))
+    assert np.array_equal(epoch_order(10, 11, 0, shuffle=False), np.arange(10))
+
+
+def test_flip_mirrors_some_images_and_keeps_the_rest(cache):
+    path, images = cache
+    spec = InputSpec(batch_size=10, shuffle=False, flip=True, seed=3)
+    [batch] = collect(make_dataset(path, spec, epochs=1))
+    restored = np.rint(batch * 255).astype(np.uint8)
+    flipped = [np.array_equal(restored[i], images[i, :, ::-1]) for i in range(10)]
+    same = [np.array_equal(restored[i], images[i]) for i in range(10)]
+    assert all(f or s for f, s in zip(flipped, same, strict=True))
+    assert 0 < sum(flipped) < 10
+
+
+def test_rotation_uses_reflect_padding_no_black_corners():
+    constant = tf.fill([4, 16, 16, 3], tf.constant(200, tf.uint8))
+    spec = InputSpec(flip=False, rotation_deg=15.0)
+    out = augment(constant, tf.constant([1, 2], tf.int64), spec).numpy()
+    np.testing.assert_allclose(out, 200 / 255.0, atol=1e-5)
+
+
+def test_rotation_transform_turns_a_quarter():
+    image = np.arange(5 * 5, dtype=np.float32).reshape(1, 5, 5, 1)
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image, transforms=_rotation_transforms(tf.constant([math.pi / 2]), 5),
+        output_shape=tf.constant([5, 5]), fill_value=0.0, interpolation="NEAREST",
+        fill_mode="REFLECT").numpy()
+    assert np.array_equal(out[0, :, :, 0], np.rot90(image[0, :, :, 0], k=1)) or \
+        np.array_equal(out[0, :, :, 0], np.rot90(image[0, :, :, 0], k=-1))
+
+
+def test_too_few_images_for_a_batch(cache):
+    path, _ = cache
+    with pytest.raises(DatasetError, match=r"10 usable image.*fewer than one batch of 16"):
+        make_dataset(path, InputSpec(batch_size=16))
+    check_enough(16, 16)
