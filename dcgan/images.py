@@ -12,6 +12,7 @@ Policy (documented in the README, "Import rules"):
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -144,12 +145,46 @@ def center_crop_box(width: int, height: int) -> tuple[int, int, int, int]:
     return (left, top, left + side, top + side)
 
 
+@functools.lru_cache(maxsize=128)
+def lanczos_weights(src: int, dst: int) -> np.ndarray:
+    """(dst, src) float32 matrix resampling a line of `src` pixels to `dst` (Lanczos-3).
+
+    The same kernel as Pillow's LANCZOS (stretched by the scale when shrinking, so it
+    anti-aliases); each row sums to 1. Only pixels inside the line are read.
+    """
+    scale = src / dst
+    stretch = max(scale, 1.0)
+    support = 3.0 * stretch
+    weights = np.zeros((dst, src), np.float64)
+    for i in range(dst):
+        centre = (i + 0.5) * scale
+        lo, hi = max(int(centre - support + 0.5), 0), min(int(centre + support + 0.5), src)
+        x = (np.arange(lo, hi) + 0.5 - centre) / stretch
+        kernel = np.where(np.abs(x) < 3.0, np.sinc(x) * np.sinc(x / 3.0), 0.0)
+        weights[i, lo:hi] = kernel / kernel.sum()
+    return weights.astype(np.float32)
+
+
+def resize_lanczos(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (height, width, 3) uint8 as two plain matrix products.
+
+    Faster than Pillow's resize at portrait sizes, and without its rounding to 8 bits
+    between the vertical and the horizontal pass.
+    """
+    h, w = pixels.shape[:2]
+    # Vertical pass: (height, h) @ (h, w*3).
+    rows = lanczos_weights(h, height) @ pixels.reshape(h, w * 3).astype(np.float32)
+    # Horizontal pass on the transposed rows: (width, w) @ (w, height*3).
+    cols = rows.reshape(height, w, 3).transpose(1, 0, 2).reshape(w, height * 3)
+    out = (lanczos_weights(w, width) @ cols).reshape(width, height, 3).transpose(1, 0, 2)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def crop_resize(img: Image.Image, size: int) -> np.ndarray:
-    """Centre-crop to a square and downscale with Lanczos: (size, size, 3) uint8."""
-    # Crop first: resize(box=...) would let the filter read pixels outside the square.
-    square = img.crop(center_crop_box(*img.size))
-    out = square.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return np.asarray(out, dtype=np.uint8)
+    """Centre-crop to a square and resample with Lanczos-3: (size, size, 3) uint8."""
+    left, top, right, bottom = center_crop_box(*img.size)
+    square = np.asarray(img)[top:bottom, left:right]
+    return resize_lanczos(square, size, size)
 
 
 def fit_short_side(img: Image.Image, max_short_side: int) -> Image.Image:

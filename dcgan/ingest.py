@@ -21,7 +21,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from dcgan.errors import ImageRejected, ImportRejected, PathNotAllowed
@@ -81,13 +81,12 @@ class ImportReport:
 
 def is_junk(name: str) -> bool:
     """True for OS litter and non-image files, which are skipped silently and counted."""
-    path = PurePosixPath(name.replace("\\", "/"))
-    if any(part == "__MACOSX" for part in path.parts):
+    path = name.replace("\\", "/")
+    base = path.rsplit("/", 1)[-1].lower()
+    if base in JUNK_NAMES or base.startswith("._") or "__MACOSX" in path.split("/"):
         return True
-    base = path.name.lower()
-    if base in JUNK_NAMES or base.startswith("._"):
-        return True
-    return path.suffix.lower() not in IMAGE_SUFFIXES
+    dot = base.rfind(".")
+    return dot <= 0 or base[dot:] not in IMAGE_SUFFIXES
 
 
 class _DatasetWriter:

@@ -15,9 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ import numpy as np
 from dcgan.errors import DatasetError, ImageRejected
 from dcgan.images import crop_resize, decode_image, image_grid
 from dcgan.ingest import is_junk
+from dcgan.parallel import one_blas_thread, process_pool
 from dcgan.workspace import Workspace
 
 CACHE_VERSION = 1
@@ -59,23 +58,31 @@ def _process_one(path: str, size: int) -> dict:
     return entry
 
 
-def _process_chunk(args: tuple[list[str], int]) -> list[dict]:
+def _process_chunk(args: tuple[list[str], int]) -> tuple[list[dict], np.ndarray]:
+    """Process files in a worker; pixels come back as one array (one pickle, not many)."""
     paths, size = args
-    return [_process_one(p, size) for p in paths]
+    with one_blas_thread():
+        entries = [_process_one(p, size) for p in paths]
+    pixels = [e.pop("pixels") for e in entries if "pixels" in e]
+    block = np.stack(pixels) if pixels else np.empty((0, size, size, 3), np.uint8)
+    return entries, block
 
 
 def _scan(source_dir: Path) -> list[tuple[str, int, int]]:
     """(relative path, bytes, mtime_ns) of every candidate image, sorted, links not followed."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(source_dir, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for fname in filenames:
-            path = Path(dirpath) / fname
-            rel = path.relative_to(source_dir).as_posix()
-            if is_junk(rel) or path.is_symlink():
-                continue
-            st = path.stat()
-            found.append((rel, st.st_size, st.st_mtime_ns))
+    stack = [(str(source_dir), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                rel = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if not entry.name.startswith("."):
+                        stack.append((entry.path, rel + "/"))
+                elif entry.is_file(follow_symlinks=False) and not is_junk(rel):
+                    st = entry.stat(follow_symlinks=False)
+                    found.append((rel, st.st_size, st.st_mtime_ns))
     return sorted(found)
 
 
@@ -96,30 +103,37 @@ def _compute(paths: list[str], size: int, workers: int,
              progress_fn: ProgressFn | None, total: int, done: int) -> list[dict]:
     if workers <= 1 or len(paths) < PARALLEL_MIN_FILES:
         results = []
-        for p in paths:
-            results.append(_process_one(p, size))
-            done += 1
-            if progress_fn and (done % 64 == 0 or done == total):
-                progress_fn(done, total)
+        with one_blas_thread():
+            for p in paths:
+                results.append(_process_one(p, size))
+                done += 1
+                if progress_fn and (done % 64 == 0 or done == total):
+                    progress_fn(done, total)
         return results
     chunk = max(16, min(256, len(paths) // (workers * 8)))
     jobs = [(paths[i:i + chunk], size) for i in range(0, len(paths), chunk)]
     results = []
-    # spawn, not fork: the caller may have TensorFlow's threads running.
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        for part in pool.map(_process_chunk, jobs):
-            results.extend(part)
-            done += len(part)
+    with process_pool(workers) as pool:
+        for entries, block in pool.map(_process_chunk, jobs):
+            rows = iter(block)
+            for entry in entries:
+                if "reason" not in entry:
+                    entry["pixels"] = next(rows)
+            results.extend(entries)
+            done += len(entries)
             if progress_fn:
                 progress_fn(done, total)
     return results
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write to a temporary file, then rename: readers see the old or the new file, whole.
+
+    No fsync: the cache is derived data, and a file torn by a power cut fails the shape
+    checks of load_cache / CacheReader, which makes the next prepare rebuild it.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -191,8 +205,9 @@ def prepare_dataset(workspace: Workspace, name: str, *, size: int = 64,
 
     def write_npy(tmp: Path) -> None:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-        for i, pixels in enumerate(rows):  # row by row: no second full copy in memory
-            out[i] = pixels
+        for start in range(0, len(rows), 4096):  # in blocks: no second full copy in memory
+            block = rows[start:start + 4096]
+            np.stack(block, out=out[start:start + len(block)])
         out.flush()
         del out
 
@@ -200,7 +215,7 @@ def prepare_dataset(workspace: Workspace, name: str, *, size: int = 64,
     manifest = {"dataset": name, "settings": settings, "count": len(entries), "images": entries,
                 "skipped": skipped, "duplicates": duplicates}
     _write_atomic(cache_dir / "manifest.json",
-                  lambda tmp: tmp.write_text(json.dumps(manifest, indent=1)))
+                  lambda tmp: tmp.write_text(json.dumps(manifest, separators=(",", ":"))))
     _write_atomic(cache_dir / "preview.png",
                   lambda tmp: image_grid(np.stack(rows[:64])).save(tmp, format="PNG"))
     return PrepareResult(len(entries), len(todo), len(files) - len(todo), len(skipped),

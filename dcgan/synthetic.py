@@ -14,14 +14,13 @@ import json
 import math
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from dcgan.errors import DatasetError
+from dcgan.parallel import process_pool
 
 SKIN_TONES = [
     (255, 224, 196), (241, 194, 167), (224, 172, 138), (198, 134, 96),
@@ -266,7 +265,7 @@ def generate_dataset(
     if workers == 1:
         results = map(_render_chunk, chunks)
     else:
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        pool = process_pool(workers)
         results = pool.map(_render_chunk, chunks)
     try:
         for n in results:

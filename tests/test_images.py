@@ -197,3 +197,25 @@ def test_image_grid_layout():
     grid = np.asarray(image_grid(tiles, columns=3, pad=1))
     assert grid.shape == (2 * 5 + 1, 3 * 5 + 1, 3)
     assert grid[1, 1, 0] == 0 and grid[1, 6, 0] == 20 and grid[6, 1, 0] == 60
+
+
+def test_lanczos_weights_rows_sum_to_one_and_stay_inside():
+    from dcgan.images import lanczos_weights
+
+    for src, dst in [(89, 64), (178, 64), (40, 64), (64, 64)]:
+        weights = lanczos_weights(src, dst)
+        assert weights.shape == (dst, src)
+        np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
+    identity = lanczos_weights(64, 64)
+    np.testing.assert_allclose(identity, np.eye(64), atol=1e-6)
+
+
+def test_resize_lanczos_matches_pillow_within_one_level():
+    from dcgan.images import resize_lanczos
+
+    array = portrait_array(4, size=(89, 89))
+    ours = resize_lanczos(array, 64, 64).astype(int)
+    pillow = np.asarray(Image.fromarray(array).resize((64, 64), Image.Resampling.LANCZOS))
+    assert np.abs(ours - pillow.astype(int)).max() <= 1
+    tall = resize_lanczos(portrait_array(5, size=(50, 120)), 30, 20)
+    assert tall.shape == (30, 20, 3) and tall.dtype == np.uint8

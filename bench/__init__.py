@@ -1,0 +1,1 @@
+"""Benchmarks for DCGAN Portrait Studio: `make bench` (or `python -m bench`) runs them all."""

@@ -1,0 +1,30 @@
+"""`python -m bench [--quick] [--only NAME ...]`: run benchmarks, rewrite BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+from bench.common import ROOT
+
+BENCHMARKS = {"prepare": "bench.prepare_bench"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="subset to run")
+    parser.add_argument("--out-dir", type=Path, default=ROOT,
+                        help="where BENCHMARKS.md and bench/results.json are written")
+    args = parser.parse_args()
+    for name in args.only or BENCHMARKS:
+        print(f"== {name}", flush=True)
+        report = importlib.import_module(BENCHMARKS[name]).run(args.quick, args.out_dir)
+        for figure in report.figures:
+            print(f"  {figure['name']}: {figure['value']} {figure['unit']}", flush=True)
+    return 0
+
+
+raise SystemExit(main())

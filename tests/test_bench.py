@@ -1,0 +1,26 @@
+"""The benchmark code itself (quick mode, into a temporary folder); timings are not asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_prepare_bench_writes_markdown_and_results(tmp_path):
+    (tmp_path / "BENCHMARKS.md").write_text("# Benchmarks\n\nintro kept\n")
+    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "prepare",
+                          "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "intro kept" in text and "<!-- bench:prepare -->" in text
+    assert "naive loop" in text and "images/s" in text
+    results = json.loads((tmp_path / "bench" / "results.json").read_text())
+    names = {r["name"] for r in results}
+    assert {"prepare.prepare_img_per_s", "prepare.naive_img_per_s",
+            "prepare.speedup_vs_naive", "prepare.pipeline_img_per_s"} <= names
+    assert all(r["value"] > 0 and r["unit"] and r["machine"] and r["date"] for r in results)
