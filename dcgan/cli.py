@@ -113,6 +113,121 @@ def cmd_bootstrap(args: argparse.Namespace, ws: Workspace) -> int:
     return 0
 
 
+def _overrides(args: argparse.Namespace) -> dict:
+    from dcgan.config import field_names
+
+    return {name: getattr(args, name) for name, _, _ in field_names()
+            if getattr(args, name, None) is not None}
+
+
+def _train_config(args: argparse.Namespace, ws: Workspace):
+    """(config, run_dir) for --run, --resume or a new run from --preset + overrides."""
+    from dcgan.config import Config, ConfigError, preset
+    from dcgan.runs import create_run, resolve_run
+
+    overrides = _overrides(args)
+    if args.run or args.resume:
+        run_dir = resolve_run(ws, args.run or args.resume)
+        config = Config.from_json((run_dir / "config.json").read_text())
+        unknown = set(overrides) - {"epochs"}
+        if unknown:
+            raise ConfigError(f"a resumed run keeps its settings; only --epochs may change "
+                              f"(got {', '.join(sorted(unknown))})")
+        if overrides:
+            config = config.with_overrides(**overrides).validate()
+            (run_dir / "config.json").write_text(config.to_json())
+        return config, run_dir
+    from dcgan.prepare import cached_count
+
+    config = preset(args.preset).with_overrides(**overrides)
+    config.validate(dataset_size=cached_count(ws, config.data.dataset))
+    return config, create_run(ws, config, args.run_name)
+
+
+def cmd_train(args: argparse.Namespace, ws: Workspace) -> int:
+    import signal
+
+    from dcgan.jobs import hold_job_lock, stop_requested
+    from dcgan.training import run_training
+
+    config, run_dir = _train_config(args, ws)
+    signals: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: checkpoint, then exit
+        signal.signal(sig, lambda number, _frame: signals.append(number))
+    with hold_job_lock(run_dir):
+        print(f"run {run_dir}", flush=True)
+        bar = None
+        if not args.no_progress:
+            from tqdm import tqdm
+
+            total = config.train.epochs
+            bar = tqdm(total=total, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+
+        def progress(info: dict) -> None:
+            if bar is not None:
+                bar.n = info["epoch"] + info["batch"] / info["steps_per_epoch"]
+                bar.set_postfix(d_loss=f"{info['d_loss']:.3f}",
+                                g_loss=f"{info.get('g_loss', float('nan')):.3f}",
+                                refresh=False)
+                bar.refresh()
+
+        state = run_training(config, run_dir, progress,
+                             lambda: bool(signals) or stop_requested(run_dir))
+        if bar is not None:
+            bar.close()
+    (run_dir / "STOP").unlink(missing_ok=True)
+    print(f"{run_dir.name}: {state}")
+    if state == "diverged":
+        from dcgan.runs import read_status
+
+        print(f"error: {read_status(run_dir).get('error')}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace, ws: Workspace) -> int:
+    from dcgan.export import load_run_generator, save_grid
+    from dcgan.latent import parse_seeds
+    from dcgan.runs import resolve_run
+
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as exc:
+        raise DcganError(f"--seeds: {exc}; use e.g. 1-16 or 3,7,42") from None
+    generator = load_run_generator(resolve_run(ws, args.run))
+    path = save_grid(generator, seeds, args.out, columns=args.columns, scale=args.scale)
+    print(f"{len(seeds)} portraits -> {path}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, ws: Workspace) -> int:
+    from dcgan.jobs import runs_with_state
+
+    infos = runs_with_state(ws)
+    if not infos:
+        print(f"no runs in {ws.runs_dir}")
+    for info in infos:
+        print(f"{info.run_id}\t{info.state}\t{info.dataset}\t{info.preset}\t"
+              f"epoch {info.epoch}/{info.epochs}")
+    return 0
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    from dcgan.config import PRESETS, field_names
+
+    group = parser.add_argument_group(
+        "settings (unset: the preset's value, listed as ml241 / dcgan / wgan-gp)")
+    for name, kind, _ in field_names():
+        flag = "--" + name.replace("_", "-")
+        values = " / ".join(str(PRESETS[p].get(name)) for p in ("ml241", "dcgan", "wgan-gp"))
+        if kind is bool:
+            group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=values)
+        else:
+            group.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS,
+                               metavar=kind.__name__.upper(), help=values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
@@ -151,6 +266,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("datasets", formatter_class=fmt, help="list the workspace's datasets")
     p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("train", formatter_class=fmt,
+                       help="train a new run, or continue one (--resume)")
+    from dcgan.config import PRESETS
+
+    p.add_argument("--preset", choices=sorted(PRESETS), default="dcgan",
+                   help="named settings to start from")
+    p.add_argument("--run-name", default=None, help="label of the run folder")
+    p.add_argument("--resume", default=None, metavar="RUN",
+                   help="continue RUN (id, number or path) from its last checkpoint")
+    p.add_argument("--run", default=None, help=argparse.SUPPRESS)  # the background job
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("generate", formatter_class=fmt,
+                       help="sample a grid of portraits from a run's latest checkpoint")
+    p.add_argument("--run", required=True, help="run id, number or path")
+    p.add_argument("--seeds", default="0-15", help="seeds, e.g. 1-16 or 3,7,42")
+    p.add_argument("--out", default="grid.png", help="output PNG file")
+    p.add_argument("--columns", type=int, default=8, help="portraits per row")
+    p.add_argument("--scale", type=int, default=2, help="upscale factor (nearest)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("runs", formatter_class=fmt, help="list training runs and states")
+    p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("bootstrap", formatter_class=fmt,
                        help="create and prepare the built-in synthetic dataset if missing")

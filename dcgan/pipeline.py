@@ -87,8 +87,11 @@ def epoch_order(count: int, seed: int, epoch: int, shuffle: bool = True) -> np.n
 
 
 def _index_batches(count: int, spec: InputSpec, start_epoch: int, start_batch: int,
-                   epochs: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                   epochs: int | None,
+                   steps_per_epoch: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     per_epoch = batches_per_epoch(count, spec.batch_size)
+    if steps_per_epoch:
+        per_epoch = min(per_epoch, steps_per_epoch)
     epoch = start_epoch
     while epochs is None or epoch < start_epoch + epochs:
         order = epoch_order(count, spec.seed, epoch, spec.shuffle)
@@ -134,11 +137,12 @@ def augment(images, seed, spec: InputSpec):
 
 
 def make_dataset(cache_path: str | os.PathLike[str], spec: InputSpec, *, start_epoch: int = 0,
-                 start_batch: int = 0, epochs: int | None = None):
+                 start_batch: int = 0, epochs: int | None = None, steps_per_epoch: int = 0):
     """A tf.data.Dataset of float32 (batch, H, W, 3) batches from images.npy.
 
-    Full batches only (drop_remainder); `epochs=None` repeats forever. Starting at
-    (start_epoch, start_batch) continues a run exactly where it stopped.
+    Full batches only (drop_remainder); `epochs=None` repeats forever; `steps_per_epoch`
+    > 0 caps an epoch at that many batches. Starting at (start_epoch, start_batch)
+    continues a run exactly where it stopped.
     """
     import tensorflow as tf
 
@@ -147,7 +151,8 @@ def make_dataset(cache_path: str | os.PathLike[str], spec: InputSpec, *, start_e
     height, width = reader.shape[1:3]
 
     def gen():
-        for rows, seed in _index_batches(len(reader), spec, start_epoch, start_batch, epochs):
+        for rows, seed in _index_batches(len(reader), spec, start_epoch, start_batch, epochs,
+                                         steps_per_epoch):
             yield reader.read(rows), seed
 
     signature = (tf.TensorSpec((spec.batch_size, height, width, 3), tf.uint8),

@@ -222,6 +222,17 @@ def prepare_dataset(workspace: Workspace, name: str, *, size: int = 64,
                          len(duplicates), False, cache_dir)
 
 
+def cached_count(workspace: Workspace, name: str) -> int:
+    """How many images the prepared cache of `name` holds (DatasetError if not prepared)."""
+    from dcgan.pipeline import CacheReader
+
+    path = workspace.cache_dir(name) / "images.npy"
+    if not path.is_file():
+        raise DatasetError(f"dataset {name!r} is not prepared yet: prepare it on the Dataset "
+                           f"page or run `python -m dcgan prepare {name}`")
+    return len(CacheReader(path))
+
+
 def load_cache(workspace: Workspace, name: str) -> tuple[np.ndarray, dict]:
     """The prepared images (memory-mapped, read-only) and the manifest of dataset `name`."""
     cache_dir = workspace.cache_dir(name)

@@ -1,0 +1,163 @@
+"""The background training job: one detached `python -m dcgan train --run DIR` per run.
+
+The job holds an exclusive lock on DIR/job.lock for its whole life (the kernel drops it
+when the process dies, even under kill -9), so "is a job alive?" is a lock probe, never a
+guess from a pid. Launches are serialised by GAN_MODEL/.launch.lock: two clicks, two tabs
+or a refresh can never start a second job. The app writes nothing but config.json (via
+start_job) and STOP; everything else in the run folder is the job's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from dcgan.config import Config
+from dcgan.errors import DcganError
+from dcgan.runs import ACTIVE, RunInfo, create_run, list_runs, read_status, update_status
+from dcgan.workspace import Workspace
+
+LOCK_NAME = "job.lock"
+STOP_NAME = "STOP"
+QUEUED_GRACE_S = 120.0  # a queued run whose job never took the lock reads as crashed after
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class JobRunning(DcganError):
+    """A job already trains this run (or another run, for start_job)."""
+
+
+@contextlib.contextmanager
+def hold_job_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run's job lock for the duration, or raise JobRunning at once."""
+    fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = read_status(run_dir).get("pid")
+            raise JobRunning(f"run {run_dir.name} is already being trained"
+                             + (f" (pid {pid})" if pid else "")) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def job_alive(run_dir: Path) -> bool:
+    """True while some process holds the run's job lock."""
+    path = run_dir / LOCK_NAME
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def job_state(run_dir: Path) -> str:
+    """The run's state; an active state with no live job reads as 'crashed'."""
+    status = read_status(run_dir)
+    state = status.get("state", "unknown")
+    if state in ACTIVE and not job_alive(run_dir):
+        young = time.time() - float(status.get("queued_at", 0)) < QUEUED_GRACE_S
+        if not (state == "queued" and young):
+            return "crashed"
+    return state
+
+
+def runs_with_state(ws: Workspace) -> list[RunInfo]:
+    """list_runs with each state checked against the job lock."""
+    return [RunInfo(**{**info.__dict__, "state": job_state(info.path)})
+            for info in list_runs(ws)]
+
+
+@contextlib.contextmanager
+def _launch_lock(ws: Workspace) -> Iterator[None]:
+    ws.ensure()
+    fd = os.open(ws.runs_dir / ".launch.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _spawn(ws: Workspace, run_dir: Path, timeout_s: float) -> None:
+    """Start the detached job and wait until it holds the run's lock (or has exited)."""
+    (run_dir / STOP_NAME).unlink(missing_ok=True)
+    update_status(run_dir, state="queued", queued_at=time.time(), error=None)
+    env = {**os.environ, "DCGAN_HOME": str(ws.root), "PYTHONUNBUFFERED": "1",
+           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "1")}
+    with open(run_dir / "train.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dcgan", "train", "--run", str(run_dir), "--no-progress"],
+            cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if job_alive(run_dir):
+            return
+        if process.poll() is not None:
+            error = read_status(run_dir).get("error") or "see train.log"
+            raise DcganError(f"the training job exited at once: {error}")
+        time.sleep(0.05)
+    raise DcganError(f"the training job did not start within {timeout_s:.0f} s: see "
+                     f"{run_dir / 'train.log'}")
+
+
+def _active_run(ws: Workspace) -> Path | None:
+    for info in list_runs(ws):
+        if job_alive(info.path):
+            return info.path
+    return None
+
+
+def start_job(ws: Workspace, config: Config, run_name: str | None = None,
+              timeout_s: float = 120.0) -> Path:
+    """Create a run for `config` and start its job; refuses while another job runs."""
+    from dcgan.prepare import cached_count
+
+    config.validate(dataset_size=cached_count(ws, config.data.dataset))
+    with _launch_lock(ws):
+        busy = _active_run(ws)
+        if busy is not None:
+            raise JobRunning(f"run {busy.name} is training: stop it first (one job at a time)")
+        run_dir = create_run(ws, config, run_name)
+        _spawn(ws, run_dir, timeout_s)
+    return run_dir
+
+
+def resume_job(ws: Workspace, run_dir: Path, timeout_s: float = 120.0) -> Path:
+    """Start the job of an existing run again; a no-op while its job is alive."""
+    with _launch_lock(ws):
+        if job_alive(run_dir):
+            return run_dir
+        busy = _active_run(ws)
+        if busy is not None:
+            raise JobRunning(f"run {busy.name} is training: stop it first (one job at a time)")
+        _spawn(ws, run_dir, timeout_s)
+    return run_dir
+
+
+def stop_job(run_dir: Path) -> bool:
+    """Ask the run's job to checkpoint and exit (within one step); False if none runs."""
+    if not job_alive(run_dir):
+        return False
+    tmp = run_dir / f".{STOP_NAME}.tmp"
+    tmp.write_text(str(time.time()))
+    os.replace(tmp, run_dir / STOP_NAME)
+    return True
+
+
+def stop_requested(run_dir: Path) -> bool:
+    return (run_dir / STOP_NAME).exists()

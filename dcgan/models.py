@@ -1,0 +1,123 @@
+"""Generator and discriminator builders for the two architectures (Keras 3 functional).
+
+Both discriminators return logits (no sigmoid layer): the losses apply the sigmoid inside,
+which is the numerically stable form of the seed's "Dense + sigmoid, binary cross-entropy".
+`dtype` is a Keras dtype policy ("float32", "mixed_bfloat16", "mixed_float16"); the last
+layer of each network always computes in float32.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from dcgan.config import ModelConfig
+
+IMAGE_SIZE = 64
+
+
+def _dcgan_init(seed: int):
+    return keras.initializers.RandomNormal(0.0, 0.02, seed=seed)
+
+
+def _gamma_init(seed: int):
+    return keras.initializers.RandomNormal(1.0, 0.02, seed=seed)
+
+
+def build_generator(cfg: ModelConfig, seed: int = 0, dtype: str = "float32") -> keras.Model:
+    """z (N, latent_dim) -> image (N, 64, 64, 3) in [-1, 1] (tanh) or [0, 1] (sigmoid)."""
+    start = IMAGE_SIZE // 2**cfg.g_depth
+    top = cfg.g_filters * 2 ** (cfg.g_depth - 1)
+    paper = cfg.arch == "dcgan"
+    init = _dcgan_init(seed) if paper else "glorot_uniform"
+    use_bias = cfg.g_norm == "none"
+
+    z = keras.Input((cfg.latent_dim,), name="z")
+    x = layers.Dense(start * start * top, use_bias=use_bias, kernel_initializer=init,
+                     dtype=dtype, name="project")(z)
+    x = layers.Reshape((start, start, top), name="to_3d")(x)
+    # state size: (g_filters * 2**(depth-1)) x start x start, e.g. 512 x 4 x 4
+    x = _g_norm_act(x, cfg, seed, dtype, "block0")
+    filters = top
+    for i in range(1, cfg.g_depth):
+        filters //= 2
+        x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=use_bias,
+                                   kernel_initializer=init, dtype=dtype, name=f"up{i}")(x)
+        # state size: filters x (start * 2**i) x (start * 2**i)
+        x = _g_norm_act(x, cfg, seed + i, dtype, f"block{i}")
+    x = layers.Conv2DTranspose(3, 4, strides=2, padding="same", kernel_initializer=init,
+                               dtype=dtype, name="to_rgb")(x)
+    # state size: 3 x 64 x 64
+    out = layers.Activation(cfg.output, dtype="float32", name=cfg.output)(x)
+    return keras.Model(z, out, name="generator")
+
+
+def _g_norm_act(x, cfg: ModelConfig, seed: int, dtype: str, name: str):
+    if cfg.g_norm == "batch":
+        x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True,
+                                      gamma_initializer=_gamma_init(seed), dtype=dtype,
+                                      name=f"{name}_bn")(x)
+    return layers.ReLU(dtype=dtype, name=f"{name}_relu")(x)
+
+
+def _d_norm(x, kind: str, seed: int, dtype: str, name: str):
+    if kind == "batch":
+        return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True,
+                                         gamma_initializer=_gamma_init(seed), dtype=dtype,
+                                         name=f"{name}_bn")(x)
+    if kind == "layer":
+        return layers.LayerNormalization(axis=(1, 2, 3), dtype=dtype, name=f"{name}_ln")(x)
+    return x
+
+
+def build_discriminator(cfg: ModelConfig, seed: int = 0, dtype: str = "float32") -> keras.Model:
+    """image (N, 64, 64, 3) -> logit (N, 1); real images should score high."""
+    image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="image")
+    if cfg.arch == "ml241":
+        x = image
+        filters = cfg.d_filters
+        for i in range(4):
+            x = layers.Conv2D(filters, 3, padding="same", dtype=dtype, name=f"conv{i}")(x)
+            x = _d_norm(x, cfg.d_norm, seed + i, dtype, f"block{i}")
+            x = layers.LeakyReLU(0.2, dtype=dtype, name=f"block{i}_lrelu")(x)
+            x = layers.MaxPooling2D(2, dtype=dtype, name=f"pool{i}")(x)
+            # state size: filters x (32 / 2**i) x (32 / 2**i)
+            filters *= 2
+        x = layers.Flatten(dtype=dtype, name="flatten")(x)
+        logit = layers.Dense(1, dtype="float32", name="logit")(x)
+        return keras.Model(image, logit, name="discriminator")
+
+    init = _dcgan_init(seed)
+    x = layers.Conv2D(cfg.d_filters, 4, strides=2, padding="same", use_bias=False,
+                      kernel_initializer=init, dtype=dtype, name="down0")(image)
+    x = layers.LeakyReLU(0.2, dtype=dtype, name="block0_lrelu")(x)
+    # state size: d_filters x 32 x 32 (no normalisation on the first layer, as in the paper)
+    filters = cfg.d_filters
+    for i in range(1, 4):
+        filters *= 2
+        x = layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=cfg.d_norm == "none",
+                          kernel_initializer=init, dtype=dtype, name=f"down{i}")(x)
+        x = _d_norm(x, cfg.d_norm, seed + i, dtype, f"block{i}")
+        x = layers.LeakyReLU(0.2, dtype=dtype, name=f"block{i}_lrelu")(x)
+        # state size: filters x (32 / 2**i) x (32 / 2**i), ending at (8 d_filters) x 4 x 4
+    x = layers.Conv2D(1, 4, padding="valid", kernel_initializer=init, dtype="float32",
+                      name="logit_conv")(x)
+    logit = layers.Reshape((1,), dtype="float32", name="logit")(x)
+    return keras.Model(image, logit, name="discriminator")
+
+
+def conv_flops(model: keras.Model) -> int:
+    """Multiply-adds x 2 of one forward pass for one example (Dense and conv layers only)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Dense):
+            total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+        elif isinstance(layer, layers.Conv2DTranspose):
+            kh, kw, out_c, in_c = layer.kernel.shape
+            _, h, w, _ = layer.input.shape  # each input pixel scatters a kernel
+            total += 2 * h * w * kh * kw * in_c * out_c
+        elif isinstance(layer, layers.Conv2D):
+            kh, kw, in_c, out_c = layer.kernel.shape
+            _, h, w, _ = layer.output.shape
+            total += 2 * h * w * kh * kw * in_c * out_c
+    return int(total)

@@ -1,0 +1,230 @@
+"""The adversarial train step and the device set-up (strategy, mixed precision, XLA).
+
+One `GanTrainer` serves one device, several GPUs (MirroredStrategy) and several machines
+(MultiWorkerMirroredStrategy). Noise is drawn for the global batch from a stateless seed
+(seed, step) and each replica takes its slice, so a step gives the same result on one
+device or many, and a resumed run draws exactly the noise it would have drawn.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dcgan import losses
+from dcgan.config import Config
+from dcgan.models import build_discriminator, build_generator
+
+# Noise streams of one step: seed (config.seed, 8 * step + stream).
+Z_D, Z_G, LABELS, ALPHA = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class DeviceSetup:
+    """Where and how a run computes; shown to the user and written to status.json."""
+
+    strategy: tf.distribute.Strategy
+    policy: str  # Keras dtype policy
+    jit: bool
+    description: str
+
+
+def configure_threads() -> None:
+    """Intra-op threads = cores (the oneDNN kernels scale with them); call before any op."""
+    cores = os.cpu_count() or 1
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cores)
+        tf.config.threading.set_inter_op_parallelism_threads(2)
+    except RuntimeError:
+        pass  # the runtime is already initialised: keep its settings
+
+
+def gpu_names() -> list[str]:
+    names = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        names.append(details.get("device_name", gpu.name))
+    return names
+
+
+def setup_device(config: Config) -> DeviceSetup:
+    """Choose the strategy, dtype policy and XLA from the config and the hardware."""
+    t = config.train
+    gpus = tf.config.list_physical_devices("GPU")
+    if t.strategy == "multiworker":
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    elif t.strategy == "mirrored" or (t.strategy == "auto" and len(gpus) > 1):
+        strategy = tf.distribute.MirroredStrategy()
+    else:
+        strategy = tf.distribute.get_strategy()  # the default: one device
+    policy = "float32"
+    if t.mixed_precision in ("bf16", "fp16"):
+        policy = "mixed_bfloat16" if t.mixed_precision == "bf16" else "mixed_float16"
+    elif t.mixed_precision == "auto" and gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get(
+            "compute_capability", (0, 0))
+        policy = "mixed_bfloat16" if tuple(capability) >= (8, 0) else "mixed_float16"
+    jit = t.jit_compile == "on" or (t.jit_compile == "auto" and bool(gpus))
+    where = ", ".join(gpu_names()) if gpus else f"CPU ({os.cpu_count()} cores)"
+    description = (f"{where}; {strategy.num_replicas_in_sync} replica(s); {policy}; "
+                   f"XLA {'on' if jit else 'off'}")
+    return DeviceSetup(strategy, policy, jit, description)
+
+
+def _adam(lr: float, beta1: float, beta2: float, policy: str):
+    opt = keras.optimizers.Adam(learning_rate=lr, beta_1=beta1, beta_2=beta2)
+    if policy == "mixed_float16":
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt
+
+
+class GanTrainer:
+    """Both networks, both optimizers and the compiled train step of one run."""
+
+    def __init__(self, config: Config, device: DeviceSetup):
+        self.config = config
+        self.device = device
+        self.strategy = device.strategy
+        m, t = config.model, config.train
+        self.global_batch = t.batch_size
+        with self.strategy.scope():
+            keras.utils.set_random_seed(t.seed)
+            self.generator = build_generator(m, seed=t.seed, dtype=device.policy)
+            self.discriminator = build_discriminator(m, seed=t.seed + 1000, dtype=device.policy)
+            self.g_opt = _adam(t.g_lr, t.g_beta1, t.g_beta2, device.policy)
+            self.d_opt = _adam(t.d_lr, t.d_beta1, t.d_beta2, device.policy)
+            self.g_opt.build(self.generator.trainable_variables)
+            self.d_opt.build(self.discriminator.trainable_variables)
+        replica_fn = tf.function(self._replica_step, jit_compile=device.jit)
+        self._steps = {do_g: self._make_step(replica_fn, do_g) for do_g in (True, False)}
+        self._sample = tf.function(lambda z: self.generator(z, training=False))
+        self._last_g_loss: float | None = None
+
+    # --- the step --------------------------------------------------------------------------
+    def _make_step(self, replica_fn, do_g: bool):
+        @tf.function
+        def step(dist_batch, step_number):
+            per_replica = self.strategy.run(replica_fn, args=(dist_batch, step_number, do_g))
+            return {k: self.strategy.reduce("SUM", v, axis=None)
+                    for k, v in per_replica.items()}
+        return step
+
+    def _global_noise(self, step, stream, shape, kind="normal"):
+        seed = tf.stack([tf.cast(self.config.train.seed, tf.int64),
+                         tf.cast(step, tf.int64) * 8 + stream])
+        if kind == "normal":
+            return tf.random.stateless_normal(shape, seed)
+        return tf.random.stateless_uniform(shape, seed)
+
+    def _slice(self, full, local):
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        start = tf.cast(replica, tf.int32) * local
+        return full[start:start + local]
+
+    def _replica_step(self, real, step, do_g: bool):
+        m, t = self.config.model, self.config.train
+        gb, local = self.global_batch, tf.shape(real)[0]
+        z = self._slice(self._global_noise(step, Z_D, [gb, m.latent_dim]), local)
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, training=True)
+            real_out = tf.cast(self.discriminator(real, training=True), tf.float32)
+            fake_out = tf.cast(self.discriminator(fake, training=True), tf.float32)
+            extra = {}
+            if t.loss == "bce":
+                jitter = None, None
+                if t.label_noise > 0:
+                    noise = self._global_noise(step, LABELS, [2, gb], "uniform") * t.label_noise
+                    jitter = self._slice(noise[0], local), self._slice(noise[1], local)
+                per_example = losses.bce_d_loss(real_out, fake_out, t.label_smoothing, *jitter)
+            elif t.loss == "hinge":
+                per_example = losses.hinge_d_loss(real_out, fake_out)
+            else:
+                per_example = losses.wgan_d_loss(real_out, fake_out)
+                alpha = self._slice(self._global_noise(step, ALPHA, [gb], "uniform"), local)
+                gp = losses.gradient_penalty(self.discriminator, real, fake, alpha)
+                extra["gp"] = tf.nn.compute_average_loss(gp, global_batch_size=gb)
+                per_example += t.gp_weight * gp
+            d_loss = tf.nn.compute_average_loss(per_example, global_batch_size=gb)
+            scaled = self.d_opt.scale_loss(d_loss) if hasattr(self.d_opt, "scale_loss") \
+                else d_loss
+        self.d_opt.apply(tape.gradient(scaled, d_vars), d_vars)
+
+        g_loss = tf.constant(0.0)
+        if do_g:
+            for k in range(t.g_steps):
+                g_loss = self._g_update(step, k, gb, local)
+        def mean(x):
+            return tf.reduce_sum(x) / gb
+
+        if t.loss == "bce":
+            d_real, d_fake = mean(tf.sigmoid(real_out)), mean(tf.sigmoid(fake_out))
+        else:
+            d_real, d_fake = mean(real_out), mean(fake_out)
+        return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,
+                **extra}
+
+    def _g_update(self, step, k, gb, local):
+        m, t = self.config.model, self.config.train
+        noise = self._global_noise(step * 16 + k, Z_G, [gb, m.latent_dim])
+        z = self._slice(noise, local)
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake_out = tf.cast(
+                self.discriminator(self.generator(z, training=True), training=True), tf.float32)
+            per_example = losses.bce_g_loss(fake_out) if t.loss == "bce" else \
+                losses.wgan_g_loss(fake_out)
+            g_loss = tf.nn.compute_average_loss(per_example, global_batch_size=gb)
+            scaled = self.g_opt.scale_loss(g_loss) if hasattr(self.g_opt, "scale_loss") \
+                else g_loss
+        self.g_opt.apply(tape.gradient(scaled, g_vars), g_vars)
+        return g_loss
+
+    def train_step(self, dist_batch, step: int) -> dict[str, float]:
+        """One discriminator update (+ generator updates every n_critic steps): host floats."""
+        do_g = (step + 1) % self.config.train.n_critic == 0
+        out = {k: float(v) for k, v in
+               self._steps[do_g](dist_batch, tf.constant(step, tf.int64)).items()}
+        if do_g:
+            self._last_g_loss = out["g_loss"]
+        elif self._last_g_loss is None:  # no generator step yet: no g_loss to report
+            del out["g_loss"]
+        else:  # critic-only step: report the generator's latest loss, not a placeholder
+            out["g_loss"] = self._last_g_loss
+        return out
+
+    # --- sampling and state ----------------------------------------------------------------
+    def sample(self, z: np.ndarray) -> np.ndarray:
+        """(N, latent) -> (N, 64, 64, 3) uint8."""
+        images = self._sample(tf.constant(z, tf.float32)).numpy().astype(np.float32)
+        lo, hi = self.config.value_range
+        return np.clip(np.rint((images - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
+
+    def get_state(self) -> dict[str, list[np.ndarray]]:
+        return {
+            "g": [np.asarray(w) for w in self.generator.get_weights()],
+            "d": [np.asarray(w) for w in self.discriminator.get_weights()],
+            "g_opt": [np.asarray(v.numpy()) for v in self.g_opt.variables],
+            "d_opt": [np.asarray(v.numpy()) for v in self.d_opt.variables],
+        }
+
+    def set_state(self, state: dict[str, list[np.ndarray]]) -> None:
+        self.generator.set_weights(state["g"])
+        self.discriminator.set_weights(state["d"])
+        for opt, key in ((self.g_opt, "g_opt"), (self.d_opt, "d_opt")):
+            if len(opt.variables) != len(state[key]):
+                raise ValueError(f"{key}: checkpoint has {len(state[key])} variables, "
+                                 f"the optimizer {len(opt.variables)}")
+            for var, value in zip(opt.variables, state[key], strict=True):
+                var.assign(value)
+
+    def iterations(self) -> tuple[int, int]:
+        return int(self.g_opt.iterations.numpy()), int(self.d_opt.iterations.numpy())
+
+
+def all_finite(values: dict[str, float]) -> bool:
+    return all(np.isfinite(v) for v in values.values())

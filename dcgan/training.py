@@ -1,0 +1,250 @@
+"""run_training: the epoch loop that turns a run folder into a trained generator.
+
+The CLI (`python -m dcgan train`) and the app's background job both call it. It knows
+nothing of its caller: `progress_fn(info)` is told about each step, `abort_fn()` is asked
+before each step whether to stop (checkpoint, then return "stopped").
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from dcgan.checkpoints import (
+    CheckpointError,
+    NonFiniteState,
+    ensure_space,
+    load_latest,
+    save_checkpoint,
+)
+from dcgan.config import Config
+from dcgan.errors import DcganError
+from dcgan.images import image_grid
+from dcgan.runs import MetricsLog, update_status
+from dcgan.workspace import Workspace
+
+ProgressFn = Callable[[dict], None]
+AbortFn = Callable[[], bool]
+SAMPLE_COUNT = 64
+DIVERGED_ADVICE = ("lower both learning rates (halve --g-lr and --d-lr), raise label "
+                   "smoothing, or try the wgan-gp preset; then start a new run or resume")
+
+
+def fixed_noise(run_dir: Path, config: Config) -> np.ndarray:
+    """The run's fixed (64, latent) noise: made once from the seed, then read from disk."""
+    path = run_dir / "fixed_noise.npy"
+    if path.is_file():
+        return np.load(path)
+    noise = np.random.default_rng([config.train.seed, 99]).standard_normal(
+        (SAMPLE_COUNT, config.model.latent_dim)).astype(np.float32)
+    tmp = run_dir / ".fixed_noise.tmp.npy"
+    np.save(tmp, noise)
+    os.replace(tmp, path)
+    return noise
+
+
+class _Loop:
+    """State of one training session over a run folder (counters, logs, writers)."""
+
+    def __init__(self, config: Config, run_dir: Path, progress_fn: ProgressFn | None,
+                 abort_fn: AbortFn | None):
+        import tensorflow as tf
+
+        from dcgan.pipeline import CacheReader, InputSpec, check_enough, make_dataset
+        from dcgan.trainer import GanTrainer, configure_threads, setup_device
+
+        configure_threads()
+        if config.train.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        self.tf = tf
+        self.config, self.run_dir = config, run_dir
+        self.progress_fn, self.abort_fn = progress_fn, abort_fn or (lambda: False)
+        ws = Workspace.from_env()
+        cache = ws.cache_dir(config.data.dataset) / "images.npy"
+        if not cache.is_file():
+            raise DcganError(f"dataset {config.data.dataset!r} is not prepared: run "
+                             f"`python -m dcgan prepare {config.data.dataset}`")
+        reader = CacheReader(cache)
+        t = config.train
+        check_enough(len(reader), t.batch_size, f"dataset {config.data.dataset!r}")
+        config.validate(dataset_size=len(reader))
+        self.steps_per_epoch = len(reader) // t.batch_size
+        if t.steps_per_epoch:
+            self.steps_per_epoch = min(self.steps_per_epoch, t.steps_per_epoch)
+        self.device = setup_device(config)
+        self.trainer = GanTrainer(config, self.device)
+        self.is_chief = _is_chief(self.device.strategy)
+        self.epoch, self.step, self.batch_in_epoch = 0, 0, 0
+        restored = load_latest(run_dir)
+        if restored:
+            state, meta, _path = restored
+            self.trainer.set_state(state)
+            self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
+            self.batch_in_epoch = int(meta["batch_in_epoch"])
+        self.resumed_from = restored[2].name if restored else None
+        self.metrics = MetricsLog(run_dir)
+        if self.is_chief:
+            self.metrics.truncate_after(self.step)
+            ensure_space(run_dir, 3 * sum(a.nbytes for v in self.trainer.get_state().values()
+                                          for a in v) + (50 << 20))
+        self.noise = fixed_noise(run_dir, config)
+        spec = InputSpec(batch_size=t.batch_size, seed=t.seed, value_range=config.value_range,
+                         flip=config.data.flip, rotation_deg=config.data.rotation_deg)
+        dataset = make_dataset(cache, spec, start_epoch=self.epoch,
+                               start_batch=self.batch_in_epoch,
+                               steps_per_epoch=self.steps_per_epoch)
+        self.batches = iter(self.device.strategy.experimental_distribute_dataset(dataset))
+        self.writer = tf.summary.create_file_writer(str(run_dir / "tensorboard")) \
+            if self.is_chief else None
+        self.epoch_sums: dict[str, float] = {}
+        self.epoch_count = 0
+
+    # --- bookkeeping -----------------------------------------------------------------------
+    def status(self, **fields) -> None:
+        if self.is_chief:
+            update_status(self.run_dir, heartbeat=time.time(), epoch=self.epoch,
+                          step=self.step, epochs=self.config.train.epochs,
+                          steps_per_epoch=self.steps_per_epoch, **fields)
+
+    def checkpoint(self) -> None:
+        if not self.is_chief:
+            return
+        meta = {"epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
+                "time": time.time()}
+        save_checkpoint(self.run_dir, self.trainer.get_state(), meta,
+                        keep=self.config.train.keep_checkpoints)
+        tmp = self.run_dir / "generator.tmp.keras"
+        self.trainer.generator.save(tmp)
+        os.replace(tmp, self.run_dir / "generator.keras")
+
+    def log(self, record: dict) -> None:
+        if not self.is_chief:
+            return
+        self.metrics.append(record)
+        with self.writer.as_default(step=self.step):
+            for key, value in record.items():
+                if key not in ("kind", "epoch", "step", "time"):
+                    self.tf.summary.scalar(f"{record['kind']}/{key}", value)
+
+    def samples(self) -> None:
+        if not self.is_chief:
+            return
+        grid = image_grid(self.trainer.sample(self.noise), columns=8)
+        path = self.run_dir / "samples" / f"epoch_{self.epoch:04d}.png"
+        tmp = path.with_name(f".{path.name}.tmp")
+        grid.save(tmp, format="PNG", compress_level=1)
+        os.replace(tmp, path)
+        with self.writer.as_default(step=self.step):
+            self.tf.summary.image("samples", np.asarray(grid)[None], max_outputs=1)
+
+    # --- the loop --------------------------------------------------------------------------
+    def run(self) -> str:
+        t = self.config.train
+        self.status(state="running", pid=os.getpid(), device=self.device.description,
+                    started=time.time(), resumed_from=self.resumed_from, error=None)
+        window_start, window_images = time.perf_counter(), 0
+        while self.epoch < t.epochs:
+            while self.batch_in_epoch < self.steps_per_epoch:
+                if self.abort_fn():
+                    self.checkpoint()
+                    self.status(state="stopped", images_per_s=None, eta_s=None)
+                    return "stopped"
+                values = self.trainer.train_step(next(self.batches), self.step)
+                if not all(np.isfinite(v) for v in values.values()):
+                    return self.diverged(values)
+                self.step += 1
+                self.batch_in_epoch += 1
+                window_images += t.batch_size
+                for key, value in values.items():
+                    self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + value
+                self.epoch_count += 1
+                if self.step % t.log_every == 0 or self.batch_in_epoch == self.steps_per_epoch:
+                    elapsed = time.perf_counter() - window_start
+                    rate = window_images / elapsed if elapsed > 0 else 0.0
+                    window_start, window_images = time.perf_counter(), 0
+                    self.log({"kind": "step", "epoch": self.epoch, "step": self.step,
+                              "time": time.time(), **values, "images_per_s": rate,
+                              "g_lr": t.g_lr, "d_lr": t.d_lr})
+                    left = (t.epochs - self.epoch) * self.steps_per_epoch - self.batch_in_epoch
+                    eta = left * t.batch_size / rate if rate else None
+                    self.status(images_per_s=rate, eta_s=eta, last_metrics=values)
+                if self.progress_fn:
+                    self.progress_fn({"epoch": self.epoch, "step": self.step,
+                                      "batch": self.batch_in_epoch,
+                                      "steps_per_epoch": self.steps_per_epoch, **values})
+            self.end_epoch()
+        self.status(state="done", images_per_s=None, eta_s=None, finished=time.time())
+        return "done"
+
+    def end_epoch(self) -> None:
+        t = self.config.train
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        means = {k: v / max(self.epoch_count, 1) for k, v in self.epoch_sums.items()}
+        self.epoch_sums, self.epoch_count = {}, 0
+        self.log({"kind": "epoch", "epoch": self.epoch, "step": self.step,
+                  "time": time.time(), **means})
+        self.samples()
+        if self.epoch % t.checkpoint_every == 0 or self.epoch == t.epochs:
+            state = self.trainer.get_state()
+            if not all(np.all(np.isfinite(a)) for v in state.values() for a in v
+                       if a.dtype.kind == "f"):
+                self.diverged({"weights": float("nan")})
+                raise NonFiniteState("weights hold NaN or Inf")
+            self.checkpoint()
+        self.status()
+
+    def diverged(self, values: dict) -> str:
+        bad = ", ".join(k for k, v in values.items() if not np.isfinite(v))
+        self.status(state="diverged", images_per_s=None, eta_s=None,
+                    error=f"training diverged at epoch {self.epoch + 1}, step {self.step + 1} "
+                          f"({bad} not finite); no checkpoint was saved from it. "
+                          f"Advice: {DIVERGED_ADVICE}")
+        return "diverged"
+
+
+def _is_chief(strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    return resolver.task_type in ("chief", None) or (
+        resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def run_training(config: Config, run_dir: Path, progress_fn: ProgressFn | None = None,
+                 abort_fn: AbortFn | None = None) -> str:
+    """Train (or continue) the run in `run_dir`; returns the final state.
+
+    States: "done", "stopped" (abort_fn said so; checkpointed), "diverged" (NaN/Inf; no
+    checkpoint saved from it), "failed" (error written to status.json, then re-raised).
+    """
+    try:
+        loop = _Loop(config, run_dir, progress_fn, abort_fn)
+        return loop.run()
+    except NonFiniteState:
+        return "diverged"
+    except Exception as exc:
+        message = _explain(exc, config)
+        update_status(run_dir, state="failed", error=message, heartbeat=time.time(),
+                      images_per_s=None, eta_s=None)
+        (run_dir / "train.log").open("a").write(traceback.format_exc())
+        if isinstance(exc, DcganError):
+            raise
+        raise DcganError(message) from exc
+
+
+def _explain(exc: Exception, config: Config) -> str:
+    """A message for people: what went wrong and what to do."""
+    import tensorflow as tf
+
+    if isinstance(exc, tf.errors.ResourceExhaustedError):
+        return (f"out of memory at batch size {config.train.batch_size}: reduce the batch "
+                "size (e.g. halve it) and resume")
+    if isinstance(exc, CheckpointError | DcganError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
