@@ -65,7 +65,8 @@ def create_run(ws: Workspace, config, run_name: str | None = None) -> Path:
         (run_dir / "samples").mkdir()
         (run_dir / "checkpoints").mkdir()
         (run_dir / "config.json").write_text(config.to_json())
-        write_json_atomic(run_dir / "status.json", {"state": "queued", "created": time.time()})
+        write_json_atomic(run_dir / "status.json",
+                          {"state": "queued", "queued_at": time.time()})
         return run_dir
     raise RunError("could not allocate a run number")
 

@@ -87,3 +87,25 @@ def write_images(folder: Path, count: int, start: int = 0, fmt: str = "PNG") -> 
         path.write_bytes(image_bytes(i, fmt))
         paths.append(path)
     return paths
+
+
+TINY = dict(batch_size=8, g_filters=8, d_filters=8, latent_dim=16, steps_per_epoch=3,
+            log_every=1, checkpoint_every=1)
+
+
+@pytest.fixture
+def tiny_dataset(ws):
+    """A prepared 32-image synthetic dataset named 'tiny' in the test workspace."""
+    from dcgan.prepare import prepare_dataset
+    from dcgan.synthetic import generate_dataset
+
+    generate_dataset(ws.dataset_dir("tiny"), 32, seed=1, size=64, workers=1)
+    prepare_dataset(ws, "tiny", workers=1)
+    return "tiny"
+
+
+def tiny_config(preset_name: str = "dcgan", **overrides):
+    from dcgan.config import preset
+
+    return preset(preset_name).with_overrides(**{"dataset": "tiny", "epochs": 2, **TINY,
+                                                 **overrides})

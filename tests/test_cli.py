@@ -99,3 +99,70 @@ def test_bootstrap_creates_the_builtin_dataset(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "synthetic-portraits ready (30 images)" in out.stdout
     assert "ready (30 images)" in dcgan("bootstrap", home=home).stdout
+
+
+@pytest.fixture
+def tiny_home(tmp_path):
+    home = tmp_path / "home"
+    assert dcgan("synth", "--name", "tiny", "--count", "32", "--size", "64", "--workers", "1",
+                 home=home).returncode == 0
+    assert dcgan("prepare", "tiny", "--workers", "1", home=home).returncode == 0
+    return home
+
+
+TINY_FLAGS = ["--dataset", "tiny", "--batch-size", "8", "--g-filters", "8", "--d-filters", "8",
+              "--latent-dim", "16", "--steps-per-epoch", "2", "--checkpoint-every", "1"]
+
+
+def test_train_generate_resume_and_runs(tiny_home, tmp_path):
+    out = dcgan("train", "--preset", "ml241", "--epochs", "2", *TINY_FLAGS, home=tiny_home)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "00001-tiny-ml241: done" in out.stdout
+    assert "epoch" in out.stderr  # the tqdm bar
+    run = tiny_home / "GAN_MODEL" / "00001-tiny-ml241"
+    config = (run / "config.json").read_text()
+    assert '"g_lr": 0.0002' in config and '"d_lr": 5e-05' in config and '"epochs": 2' in config
+
+    grid = tmp_path / "grid.png"
+    out = dcgan("generate", "--run", "1", "--seeds", "1-6", "--out", str(grid),
+                "--columns", "3", "--scale", "1", home=tiny_home)
+    assert out.returncode == 0, out.stderr[-2000:]
+    from PIL import Image
+
+    with Image.open(grid) as img:
+        assert img.size == (3 * 66 + 2, 2 * 66 + 2)
+    again = tmp_path / "again.png"
+    dcgan("generate", "--run", "1", "--seeds", "1-6", "--out", str(again), "--columns", "3",
+          "--scale", "1", home=tiny_home)
+    assert grid.read_bytes() == again.read_bytes()  # same seeds, same portraits
+
+    out = dcgan("train", "--resume", "1", "--epochs", "3", "--no-progress", home=tiny_home)
+    assert out.returncode == 0 and "done" in out.stdout
+    assert '"epochs": 3' in (run / "config.json").read_text()
+    assert "00001-tiny-ml241\tdone\ttiny\tml241\tepoch 3/3" in dcgan("runs", home=tiny_home).stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--g-lr", "-1"], "error: g_lr: -1.0 is out of range"),
+        (["--latent-dim", "0"], "error: latent_dim: 0 is out of range"),
+        (["--batch-size", "64"], "error: batch_size: 64 is larger than the dataset (32 images)"),
+        (["--preset", "nope"], "invalid choice"),
+    ],
+)
+def test_bad_hyperparameters_are_refused_before_a_run_exists(tiny_home, args, message):
+    flags = [f for f in TINY_FLAGS]
+    if "--batch-size" in args:
+        i = flags.index("--batch-size")
+        del flags[i:i + 2]
+    out = dcgan("train", *flags, *args, home=tiny_home)
+    assert out.returncode == 2 and message in out.stderr
+    assert not list((tiny_home / "GAN_MODEL").glob("0*"))
+
+
+def test_resume_rejects_other_settings_and_unknown_runs(tiny_home):
+    out = dcgan("train", "--resume", "7", home=tiny_home)
+    assert out.returncode == 2 and "error: no run '7'" in out.stderr
+    out = dcgan("generate", "--run", "1", "--seeds", "x", home=tiny_home)
+    assert out.returncode == 2

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from dcgan.errors import DatasetError
 from dcgan.pipeline import (
@@ -17,8 +18,6 @@ from dcgan.pipeline import (
     epoch_order,
     make_dataset,
 )
-
-tf = pytest.importorskip("tensorflow")
 
 
 @pytest.fixture

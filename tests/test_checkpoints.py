@@ -1,0 +1,96 @@
+"""dcgan.checkpoints: atomic writes, keep-last-K, fallback over broken files, no NaN saved."""
+
+from __future__ import annotations
+
+import errno
+from collections import namedtuple
+
+import numpy as np
+import pytest
+
+from dcgan import checkpoints
+from dcgan.checkpoints import (
+    CheckpointError,
+    NonFiniteState,
+    list_checkpoints,
+    load_checkpoint,
+    load_latest,
+    save_checkpoint,
+)
+
+
+def state(value: float) -> dict:
+    return {"g": [np.full((3, 2), value, np.float32), np.arange(4, dtype=np.float32)],
+            "d": [np.full((2,), value * 2, np.float32)],
+            "g_opt": [np.array(7, np.int64), np.ones((3, 2), np.float32)],
+            "d_opt": [np.array(7, np.int64)]}
+
+
+def meta(epoch: int) -> dict:
+    return {"epoch": epoch, "step": epoch * 10, "batch_in_epoch": 0}
+
+
+def test_round_trip_keeps_order_dtypes_and_meta(tmp_path):
+    path = save_checkpoint(tmp_path, state(1.5), meta(2))
+    assert path.name == "ckpt-00002-000000020.npz"
+    loaded, header = load_checkpoint(path)
+    assert header == meta(2)
+    for group, arrays in state(1.5).items():
+        assert [a.dtype for a in loaded[group]] == [a.dtype for a in arrays]
+        assert all(np.array_equal(a, b) for a, b in zip(loaded[group], arrays, strict=True))
+    assert not list((tmp_path / "checkpoints").glob(".*"))  # no temp file left
+
+
+def test_keeps_only_the_last_k(tmp_path):
+    for epoch in range(1, 6):
+        save_checkpoint(tmp_path, state(epoch), meta(epoch), keep=2)
+    assert [p.name[:10] for p in list_checkpoints(tmp_path)] == ["ckpt-00004", "ckpt-00005"]
+    _, header, _ = load_latest(tmp_path)
+    assert header["epoch"] == 5
+
+
+def test_truncated_newest_falls_back_to_the_previous(tmp_path):
+    save_checkpoint(tmp_path, state(1.0), meta(1))
+    newest = save_checkpoint(tmp_path, state(2.0), meta(2))
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    loaded, header, path = load_latest(tmp_path)
+    assert header["epoch"] == 1 and loaded["g"][0][0, 0] == 1.0
+    assert path.name.startswith("ckpt-00001")
+
+
+def test_no_readable_checkpoint_is_an_error_and_none_is_none(tmp_path):
+    assert load_latest(tmp_path) is None
+    only = save_checkpoint(tmp_path, state(1.0), meta(1))
+    only.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="no checkpoint could be read"):
+        load_latest(tmp_path)
+
+
+def test_non_finite_state_is_never_saved(tmp_path):
+    save_checkpoint(tmp_path, state(1.0), meta(1))
+    bad = state(1.0)
+    bad["d"][0][1] = np.nan
+    with pytest.raises(NonFiniteState):
+        save_checkpoint(tmp_path, bad, meta(2))
+    assert [p.name[:10] for p in list_checkpoints(tmp_path)] == ["ckpt-00001"]
+
+
+def test_disk_full_is_refused_before_writing(tmp_path, monkeypatch):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(checkpoints.shutil, "disk_usage", lambda _: usage(100, 99, 1))
+    with pytest.raises(CheckpointError, match=r"disk full \(ENOSPC\)"):
+        save_checkpoint(tmp_path, state(1.0), meta(1))
+    assert list_checkpoints(tmp_path) == []
+
+
+def test_enospc_during_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    save_checkpoint(tmp_path, state(1.0), meta(1))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoints.np, "savez", full)
+    with pytest.raises(CheckpointError, match="previous checkpoint is intact"):
+        save_checkpoint(tmp_path, state(2.0), meta(2))
+    assert [p.name[:10] for p in list_checkpoints(tmp_path)] == ["ckpt-00001"]
+    assert not list((tmp_path / "checkpoints").glob(".*"))

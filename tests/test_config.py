@@ -1,0 +1,89 @@
+"""dcgan.config: presets, validation naming the field, JSON round trip, overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from dcgan.config import PRESETS, Config, ConfigError, field_names, preset
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_validate_and_round_trip(name):
+    config = preset(name).validate()
+    assert config.preset == name
+    again = Config.from_json(config.to_json())
+    assert again == config
+
+
+def test_ml241_preset_follows_the_seed():
+    c = preset("ml241")
+    assert (c.model.arch, c.model.output, c.model.latent_dim) == ("ml241", "sigmoid", 100)
+    assert (c.train.g_lr, c.train.d_lr, c.train.loss) == (2e-4, 5e-5, "bce")
+    assert c.train.label_smoothing > 0 and c.train.label_noise > 0
+    assert (c.train.epochs, c.train.checkpoint_every) == (100, 10)
+    assert c.data.flip and c.data.rotation_deg > 0
+    assert c.value_range == (0.0, 1.0)
+
+
+def test_paper_and_wgan_presets():
+    d, w = preset("dcgan"), preset("wgan-gp")
+    assert (d.train.g_beta1, d.train.g_lr, d.model.g_norm, d.value_range) == \
+        (0.5, 2e-4, "batch", (-1.0, 1.0))
+    assert (w.train.loss, w.train.n_critic, w.train.gp_weight, w.train.d_beta2) == \
+        ("wgan-gp", 5, 10.0, 0.9)
+    assert w.model.d_norm != "batch"
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("g_lr", -0.001, "g_lr: -0.001 is out of range; allowed: 1e-07 to 1"),
+        ("latent_dim", 0, "latent_dim: 0 is out of range; allowed: 1 to 4096"),
+        ("batch_size", 0, "batch_size: 0 is out of range"),
+        ("label_smoothing", 0.9, "label_smoothing: 0.9 is out of range; allowed: 0 to 0.5"),
+        ("loss", "mse", "loss: 'mse' is not one of bce, wgan-gp, hinge"),
+        ("arch", "stylegan", "arch: 'stylegan' is not one of ml241, dcgan"),
+        ("g_depth", 9, "g_depth: 9 is out of range; allowed: 2 to 6"),
+    ],
+)
+def test_validate_names_the_field_and_range(field, value, message):
+    with pytest.raises(ConfigError) as info:
+        preset("dcgan").with_overrides(**{field: value}).validate()
+    assert str(info.value).startswith(message)
+
+
+def test_batch_larger_than_dataset():
+    with pytest.raises(ConfigError, match="batch_size: 64 is larger than the dataset"):
+        preset("dcgan").validate(dataset_size=10)
+
+
+def test_wgan_with_batch_norm_critic_is_refused():
+    with pytest.raises(ConfigError, match="d_norm"):
+        preset("wgan-gp").with_overrides(d_norm="batch").validate()
+
+
+def test_overrides_coerce_strings_and_keep_the_original():
+    base = preset("dcgan")
+    changed = base.with_overrides(g_lr="0.001", epochs="7", flip="false", latent_dim=None)
+    assert (changed.train.g_lr, changed.train.epochs, changed.data.flip) == (0.001, 7, False)
+    assert changed.model.latent_dim == 100 and base.train.g_lr == 2e-4
+    with pytest.raises(ConfigError, match="epochs: 'seven' is not a valid int"):
+        base.with_overrides(epochs="seven")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        base.with_overrides(colour="red")
+
+
+def test_bad_json_and_unknown_fields():
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        Config.from_json("{nope")
+    with pytest.raises(ConfigError, match="unknown or missing field"):
+        Config.from_json('{"train": {"warp_speed": 9}}')
+    with pytest.raises(ConfigError, match="preset"):
+        preset("biggan")
+
+
+def test_field_names_are_unique_and_flat():
+    names = [name for name, _, _ in field_names()]
+    assert len(names) == len(set(names))
+    assert {"dataset", "latent_dim", "g_lr", "epochs", "checkpoint_every", "seed",
+            "steps_per_epoch", "batch_size", "d_lr"} <= set(names)

@@ -1,0 +1,101 @@
+"""dcgan.jobs with real processes: start, stop, kill -9, resume, double start, the lock."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dcgan.checkpoints import list_checkpoints, load_latest
+from dcgan.jobs import (
+    JobRunning,
+    hold_job_lock,
+    job_alive,
+    job_state,
+    resume_job,
+    runs_with_state,
+    start_job,
+    stop_job,
+)
+from dcgan.runs import create_run, read_status, update_status
+from tests.conftest import tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_for(predicate, timeout=120.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_lock_probe_and_crashed_state(ws):
+    run = create_run(ws, tiny_config())
+    assert not job_alive(run) and job_state(run) == "queued"
+    with hold_job_lock(run):
+        assert job_alive(run)
+        with pytest.raises(JobRunning, match="already being trained"), hold_job_lock(run):
+            pass
+    update_status(run, state="running", queued_at=0)
+    assert job_state(run) == "crashed"  # active in status.json, but nobody holds the lock
+
+
+def test_start_stop_resume_and_no_second_job(ws, tiny_dataset):
+    config = tiny_config("dcgan", epochs=200, checkpoint_every=50)
+    run = start_job(ws, config)
+    assert job_alive(run) and job_state(run) in ("queued", "running")
+    with pytest.raises(JobRunning, match="stop it first"):
+        start_job(ws, config)  # a second Start (another tab) starts nothing
+    assert resume_job(ws, run) == run  # Resume while alive: no-op
+    assert len(runs_with_state(ws)) == 1
+    wait_for(lambda: read_status(run).get("step", 0) >= 3, what="first steps")
+    pid = read_status(run)["pid"]
+    # The CLI takes the same lock: a second trainer on this run exits at once.
+    out = subprocess.run([sys.executable, "-m", "dcgan", "train", "--resume", run.name],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "already being trained" in out.stderr
+    assert stop_job(run)
+    wait_for(lambda: not job_alive(run), what="stop")
+    status = read_status(run)
+    assert status["state"] == "stopped" and job_state(run) == "stopped"
+    assert list_checkpoints(run), "stop writes a checkpoint"
+    assert not (run / "STOP").exists()
+    stopped_step = status["step"]
+    resume_job(ws, run)
+    wait_for(lambda: read_status(run).get("step", 0) > stopped_step + 2, what="resumed steps")
+    assert read_status(run)["pid"] != pid
+    stop_job(run)
+    wait_for(lambda: not job_alive(run), what="second stop")
+    assert not stop_job(run)  # nothing to stop
+
+
+def test_kill_minus_9_then_resume_matches_an_uninterrupted_run(ws, tiny_dataset):
+
+    from dcgan.training import run_training
+
+    config = tiny_config("dcgan", epochs=8, deterministic=True)
+    reference = create_run(ws, config)
+    assert run_training(config, reference) == "done"
+
+    run = start_job(ws, config)
+    wait_for(lambda: len(list_checkpoints(run)) >= 2, what="two checkpoints")
+    os.killpg(read_status(run)["pid"], signal.SIGKILL)
+    wait_for(lambda: not job_alive(run), what="death")
+    assert job_state(run) == "crashed"
+    resume_job(ws, run)
+    wait_for(lambda: job_state(run) == "done", timeout=180, what="resumed run to finish")
+    a, meta_a, _ = load_latest(reference)
+    b, meta_b, _ = load_latest(run)
+    assert (meta_a["epoch"], meta_a["step"]) == (meta_b["epoch"], meta_b["step"]) == (8, 24)
+    for group in a:
+        for x, y in zip(a[group], b[group], strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6, err_msg=group)

@@ -1,0 +1,87 @@
+"""dcgan.models: every preset's networks build, with the documented shapes and ranges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcgan.config import preset
+from dcgan.models import build_discriminator, build_generator, conv_flops
+
+
+@pytest.mark.parametrize("name", ["ml241", "dcgan", "wgan-gp"])
+def test_generator_output_shape_and_range(name):
+    cfg = preset(name).model
+    g = build_generator(cfg, seed=1)
+    z = np.random.default_rng(0).standard_normal((5, cfg.latent_dim)).astype(np.float32) * 3
+    out = g(z, training=False).numpy()
+    assert out.shape == (5, 64, 64, 3) and out.dtype == np.float32
+    lo, hi = preset(name).value_range
+    assert out.min() >= lo and out.max() <= hi
+    assert out.std() > 0
+
+
+@pytest.mark.parametrize("name", ["ml241", "dcgan", "wgan-gp"])
+def test_discriminator_gives_one_logit_per_image(name):
+    d = build_discriminator(preset(name).model, seed=2)
+    out = d(np.zeros((3, 64, 64, 3), np.float32), training=False).numpy()
+    assert out.shape == (3, 1)
+
+
+def test_ml241_structure_follows_the_seed():
+    cfg = preset("ml241").model
+    g = build_generator(cfg)
+    kinds = [type(layer).__name__ for layer in g.layers]
+    assert kinds[1] == "Dense" and kinds.count("Conv2DTranspose") == 4
+    assert g.get_layer("project").output.shape[1:] == (4 * 4 * 512,)
+    assert g.get_layer("to_3d").output.shape[1:] == (4, 4, 512)
+    assert g.layers[-1].name == "sigmoid"
+    d = build_discriminator(cfg)
+    d_kinds = [type(layer).__name__ for layer in d.layers]
+    assert d_kinds.count("MaxPooling2D") == 4 and d_kinds.count("LeakyReLU") == 4
+    assert d_kinds[-1] == "Dense"
+
+
+def test_dcgan_follows_the_paper():
+    cfg = preset("dcgan").model
+    g = build_generator(cfg)
+    assert [g.get_layer(f"up{i}").output.shape[1:] for i in (1, 2, 3)] == \
+        [(8, 8, 256), (16, 16, 128), (32, 32, 64)]
+    weights = g.get_layer("up1").kernel.numpy()
+    assert abs(weights.std() - 0.02) < 0.002 and abs(weights.mean()) < 0.002
+    d = build_discriminator(cfg)
+    assert d.get_layer("down3").output.shape[1:] == (4, 4, 512)
+    assert not any(type(layer).__name__ == "BatchNormalization" for layer in d.layers[:3])
+
+
+def test_adjustable_depth_and_filters():
+    cfg = preset("dcgan").model
+    cfg.g_depth, cfg.g_filters, cfg.latent_dim = 3, 16, 32
+    g = build_generator(cfg)
+    assert g.get_layer("to_3d").output.shape[1:] == (8, 8, 64)
+    assert g(np.zeros((1, 32), np.float32)).shape == (1, 64, 64, 3)
+
+
+def test_wgan_critic_uses_layer_norm():
+    d = build_discriminator(preset("wgan-gp").model)
+    kinds = {type(layer).__name__ for layer in d.layers}
+    assert "LayerNormalization" in kinds and "BatchNormalization" not in kinds
+
+
+def test_conv_flops_by_hand():
+    import keras
+    inp = keras.Input((8, 8, 2))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inp)  # 2*8*8*3*3*2*4 = 9216
+    x = keras.layers.Conv2DTranspose(1, 2, strides=2)(x)  # 2*8*8*2*2*4*1 = 2048
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(3)(x)  # 2*256*3 = 1536
+    assert conv_flops(keras.Model(inp, x)) == 9216 + 2048 + 1536
+
+
+def test_mixed_precision_keeps_float32_outputs():
+    cfg = preset("dcgan").model
+    g = build_generator(cfg, dtype="mixed_bfloat16")
+    out = g(np.zeros((2, 100), np.float32))
+    assert out.dtype == tf.float32
+    assert g.get_layer("up1").compute_dtype == "bfloat16"

@@ -1,0 +1,157 @@
+"""dcgan.trainer: the train step on one device, on two replicas, and its saved state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcgan.trainer import GanTrainer, setup_device
+from tests.conftest import tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def real_batch(config, seed=0):
+    lo, hi = config.value_range
+    rng = np.random.default_rng(seed)
+    return tf.constant(rng.uniform(lo, hi, (config.train.batch_size, 64, 64, 3)), tf.float32)
+
+
+@pytest.mark.parametrize("name", ["ml241", "dcgan", "wgan-gp"])
+def test_a_step_updates_both_networks(name):
+    config = tiny_config(name, n_critic=1)
+    trainer = GanTrainer(config, setup_device(config))
+    before = trainer.get_state()
+    values = trainer.train_step(real_batch(config), 0)
+    after = trainer.get_state()
+    assert set(values) >= {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all(np.isfinite(v) for v in values.values())
+    assert not np.allclose(before["g"][0], after["g"][0])
+    assert not np.allclose(before["d"][0], after["d"][0])
+    assert trainer.iterations() == (1, 1)
+    if name != "wgan-gp":
+        assert 0.0 < values["d_real"] < 1.0 and 0.0 < values["d_fake"] < 1.0
+
+
+def test_n_critic_and_g_steps_count_updates():
+    config = tiny_config("wgan-gp", n_critic=3, g_steps=2)
+    trainer = GanTrainer(config, setup_device(config))
+    first = trainer.train_step(real_batch(config), 0)
+    assert "g_loss" not in first and "gp" in first  # no generator step yet
+    for step in range(1, 6):
+        values = trainer.train_step(real_batch(config, step), step)
+    assert "g_loss" in values
+    assert trainer.iterations() == (4, 6)  # G: 2 steps after D steps 3 and 6; D: 6
+
+
+def test_state_round_trip_reproduces_samples_and_steps():
+    config = tiny_config("dcgan")
+    a = GanTrainer(config, setup_device(config))
+    a.train_step(real_batch(config), 0)
+    b = GanTrainer(config, setup_device(config))
+    b.set_state(a.get_state())
+    z = np.random.default_rng(1).standard_normal((4, 16)).astype(np.float32)
+    assert np.array_equal(a.sample(z), b.sample(z))
+    assert a.sample(z).dtype == np.uint8 and a.sample(z).shape == (4, 64, 64, 3)
+    va, vb = a.train_step(real_batch(config, 5), 1), b.train_step(real_batch(config, 5), 1)
+    np.testing.assert_allclose(va["d_loss"], vb["d_loss"], rtol=1e-5)
+    assert a.iterations() == b.iterations() == (2, 2)
+
+
+def test_fp16_loss_scaling_path_runs():
+    config = tiny_config("dcgan", mixed_precision="fp16")
+    device = setup_device(config)
+    assert device.policy == "mixed_float16"
+    trainer = GanTrainer(config, device)
+    values = trainer.train_step(real_batch(config), 0)
+    assert all(np.isfinite(v) for v in values.values())
+
+
+TWO_DEVICES = textwrap.dedent("""
+    import numpy as np, tensorflow as tf, sys
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from dcgan.trainer import DeviceSetup, GanTrainer
+    from tests.conftest import tiny_config
+    config = tiny_config(sys.argv[1], label_noise=0.05)
+    gb = config.train.batch_size
+    batch = np.random.default_rng(3).uniform(-1, 1, (gb, 64, 64, 3)).astype(np.float32)
+    one = GanTrainer(config, DeviceSetup(tf.distribute.OneDeviceStrategy("/cpu:0"),
+                                         "float32", False, "one"))
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    two = GanTrainer(config, DeviceSetup(mirrored, "float32", False, "two"))
+    two.set_state(one.get_state())
+    half = gb // 2
+    split = mirrored.experimental_distribute_values_from_function(
+        lambda ctx: tf.constant(batch[ctx.replica_id_in_sync_group * half:][:half]))
+    a = one.train_step(tf.constant(batch), 0)
+    b = two.train_step(split, 0)
+    for key in a:
+        assert abs(a[key] - b[key]) < 1e-5, (key, a[key], b[key])
+    for group, arrays in one.get_state().items():
+        for x, y in zip(arrays, two.get_state()[group]):
+            np.testing.assert_allclose(x, y, atol=1e-5, err_msg=group)
+    print("SAME", mirrored.num_replicas_in_sync)
+""")
+
+
+@pytest.mark.parametrize("name", ["ml241", "dcgan"])
+def test_two_logical_cpus_give_the_same_step_as_one(name):
+    out = subprocess.run([sys.executable, "-c", TWO_DEVICES, name], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "SAME 2" in out.stdout
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_local_workers_train_together(tmp_path):
+    """MultiWorkerMirroredStrategy over TF_CONFIG: two processes on 127.0.0.1."""
+    import json
+
+    from dcgan.prepare import prepare_dataset
+    from dcgan.synthetic import generate_dataset
+    from dcgan.workspace import Workspace
+
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs, homes = [], []
+    for index in range(2):
+        home = tmp_path / f"machine{index}"  # each "machine" has its own workspace
+        ws = Workspace(home).ensure()
+        generate_dataset(ws.dataset_dir("tiny"), 32, seed=1, size=64, workers=1)
+        prepare_dataset(ws, "tiny", workers=1)
+        env = {**os.environ, "DCGAN_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2",
+               "TF_CONFIG": json.dumps({"cluster": cluster,
+                                        "task": {"type": "worker", "index": index}})}
+        args = ["train", "--dataset", "tiny", "--strategy", "multiworker", "--epochs", "2",
+                "--steps-per-epoch", "2", "--batch-size", "8", "--g-filters", "8",
+                "--d-filters", "8", "--latent-dim", "16", "--checkpoint-every", "1",
+                "--log-every", "1", "--run-name", "multi", "--no-progress"]
+        procs.append(subprocess.Popen([sys.executable, "-m", "dcgan", *args], cwd=ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True))
+        homes.append(home)
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    chief = homes[0] / "GAN_MODEL" / "00001-multi"
+    status = json.loads((chief / "status.json").read_text())
+    assert (status["state"], status["step"]) == ("done", 4)
+    assert "2 replica(s)" in status["device"]
+    assert len(list((chief / "checkpoints").glob("ckpt-*.npz"))) == 2
+    worker = homes[1] / "GAN_MODEL" / "00001-multi"
+    assert not list((worker / "checkpoints").glob("ckpt-*.npz"))  # only the chief writes

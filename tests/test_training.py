@@ -1,0 +1,133 @@
+"""dcgan.training.run_training: run folders, exact resume, divergence, failures."""
+
+from __future__ import annotations
+
+import json
+from collections import namedtuple
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dcgan import checkpoints
+from dcgan.checkpoints import list_checkpoints, load_latest
+from dcgan.errors import DcganError
+from dcgan.runs import create_run, read_metrics, read_status
+from dcgan.training import run_training
+from tests.conftest import tiny_config
+
+
+def final_state(run_dir):
+    state, meta, _ = load_latest(run_dir)
+    return state, meta
+
+
+def test_a_run_fills_its_folder(ws, tiny_dataset):
+    config = tiny_config("ml241", epochs=2)
+    run = create_run(ws, config)
+    seen = []
+    assert run_training(config, run, progress_fn=seen.append) == "done"
+    status = read_status(run)
+    assert (status["state"], status["epoch"], status["step"]) == ("done", 2, 6)
+    assert "CPU" in status["device"] and status["error"] is None
+    records = read_metrics(run)
+    steps = [r for r in records if r["kind"] == "step"]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    assert [r["step"] for r in steps] == [1, 2, 3, 4, 5, 6]
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "images_per_s", "g_lr"} <= set(steps[0])
+    assert all(r["images_per_s"] > 0 for r in steps)
+    for epoch in (1, 2):
+        with Image.open(run / "samples" / f"epoch_{epoch:04d}.png") as grid:
+            assert grid.size == (8 * 66 + 2, 8 * 66 + 2)
+    assert len(list_checkpoints(run)) == 2
+    assert (run / "generator.keras").is_file() and (run / "fixed_noise.npy").is_file()
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert seen[-1]["epoch"] == 1 and seen[-1]["batch"] == 3 and len(seen) == 6
+
+
+def test_stop_mid_epoch_then_resume_matches_a_straight_run(ws, tiny_dataset):
+    config = tiny_config("dcgan", epochs=4, deterministic=True, label_noise=0.05)
+    straight = create_run(ws, config)
+    assert run_training(config, straight) == "done"
+
+    resumed = create_run(ws, config)
+    calls = {"n": 0}
+
+    def abort_after_five():
+        calls["n"] += 1
+        return calls["n"] > 5  # stop before the 6th step: epoch 2, batch 2
+
+    assert run_training(config, resumed, abort_fn=abort_after_five) == "stopped"
+    status = read_status(resumed)
+    assert (status["state"], status["step"]) == ("stopped", 5)
+    assert run_training(config, resumed) == "done"
+    assert read_status(resumed)["resumed_from"].startswith("ckpt-00001-000000005")
+
+    a, meta_a = final_state(straight)
+    b, meta_b = final_state(resumed)
+    assert meta_a["step"] == meta_b["step"] == 12 and meta_a["epoch"] == meta_b["epoch"] == 4
+    assert int(a["g_opt"][0]) == int(b["g_opt"][0]) == 12  # optimizer iterations
+    for group in ("g", "d", "g_opt", "d_opt"):
+        for x, y in zip(a[group], b[group], strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6, err_msg=group)
+    assert np.array_equal(np.load(straight / "fixed_noise.npy"),
+                          np.load(resumed / "fixed_noise.npy"))
+    steps = [r["step"] for r in read_metrics(resumed) if r["kind"] == "step"]
+    assert steps == list(range(1, 13))
+
+
+def test_nan_stops_within_a_step_and_saves_nothing(ws, tiny_dataset, monkeypatch):
+    from dcgan.trainer import GanTrainer
+
+    original = GanTrainer.train_step
+
+    def poisoned(self, batch, step):
+        values = original(self, batch, step)
+        if step == 4:
+            values["d_loss"] = float("nan")
+        return values
+
+    monkeypatch.setattr(GanTrainer, "train_step", poisoned)
+    config = tiny_config("dcgan", epochs=3)
+    run = create_run(ws, config)
+    assert run_training(config, run) == "diverged"
+    status = read_status(run)
+    assert status["state"] == "diverged" and status["step"] == 4
+    assert "epoch 2" in status["error"] and "d_loss" in status["error"]
+    assert "lower both learning rates" in status["error"]
+    assert [p.name[:10] for p in list_checkpoints(run)] == ["ckpt-00001"]
+
+
+def test_missing_dataset_and_full_disk_fail_with_a_message(ws, tiny_dataset, monkeypatch):
+    config = tiny_config("dcgan").with_overrides(dataset="absent")
+    run = create_run(ws, config)
+    with pytest.raises(DcganError, match="not prepared"):
+        run_training(config, run)
+    assert read_status(run)["state"] == "failed"
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(checkpoints.shutil, "disk_usage", lambda _: usage(10, 9, 1000))
+    config = tiny_config("dcgan")
+    run = create_run(ws, config)
+    with pytest.raises(DcganError, match="disk full"):
+        run_training(config, run)
+    status = read_status(run)
+    assert status["state"] == "failed" and "ENOSPC" in status["error"]
+    assert "Traceback" in (run / "train.log").read_text()
+
+
+def test_out_of_memory_advises_a_smaller_batch(ws, tiny_dataset, monkeypatch):
+    import tensorflow as tf
+
+    from dcgan.trainer import GanTrainer
+
+    def oom(self, batch, step):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+    monkeypatch.setattr(GanTrainer, "train_step", oom)
+    config = tiny_config("dcgan")
+    run = create_run(ws, config)
+    with pytest.raises(DcganError, match="out of memory at batch size 8: reduce the batch"):
+        run_training(config, run)
+    assert "reduce the batch size" in json.loads((run / "status.json").read_text())["error"]
