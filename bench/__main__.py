@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.common import ROOT
 
-BENCHMARKS = {"prepare": "bench.prepare_bench"}
+BENCHMARKS = {"prepare": "bench.prepare_bench", "train": "bench.train_bench"}
 
 
 def main() -> int:

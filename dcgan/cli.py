@@ -200,6 +200,34 @@ def cmd_generate(args: argparse.Namespace, ws: Workspace) -> int:
     return 0
 
 
+def cmd_estimate(args: argparse.Namespace, ws: Workspace) -> int:
+    """Time a few train steps of a config on this machine; prints one JSON line."""
+    import json
+    import time
+
+    import tensorflow as tf
+
+    from dcgan.config import preset
+    from dcgan.trainer import GanTrainer, configure_threads, setup_device
+
+    configure_threads()
+    config = preset(args.preset).with_overrides(**_overrides(args)).validate()
+    device = setup_device(config)
+    trainer = GanTrainer(config, device)
+    lo, hi = config.value_range
+    batch = tf.random.uniform([config.train.batch_size, 64, 64, 3], lo, hi)
+    for step in range(2):
+        trainer.train_step(batch, step)
+    start = time.perf_counter()
+    for step in range(args.steps):
+        trainer.train_step(batch, 2 + step)
+    seconds = (time.perf_counter() - start) / args.steps
+    print(json.dumps({"device": device.description, "gpus": len(tf.config.list_physical_devices(
+        "GPU")), "seconds_per_step": seconds,
+        "images_per_s": config.train.batch_size / seconds}))
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace, ws: Workspace) -> int:
     from dcgan.jobs import runs_with_state
 
@@ -289,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", type=int, default=8, help="portraits per row")
     p.add_argument("--scale", type=int, default=2, help="upscale factor (nearest)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("estimate", formatter_class=fmt,
+                       help="time a few train steps of a preset on this machine (JSON)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="dcgan", help="preset")
+    p.add_argument("--steps", type=int, default=3, help="timed steps")
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_estimate)
 
     p = sub.add_parser("runs", formatter_class=fmt, help="list training runs and states")
     p.set_defaults(func=cmd_runs)

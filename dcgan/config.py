@@ -234,7 +234,7 @@ PRESETS: dict[str, Config] = {
         model={"arch": "dcgan", "latent_dim": 100, "g_depth": 4, "g_filters": 64,
                "d_filters": 64, "g_norm": "batch", "d_norm": "batch", "output": "tanh"},
         train={"loss": "bce", "g_lr": 2e-4, "d_lr": 2e-4, "g_beta1": 0.5, "d_beta1": 0.5,
-               "epochs": 25},
+               "batch_size": 128, "epochs": 25},
     ),
     # Gulrajani et al. 2017 on the DCGAN networks: no batch norm in the critic.
     "wgan-gp": _preset(

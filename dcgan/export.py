@@ -56,6 +56,28 @@ def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> RunGene
     return RunGenerator(config, state["g"], f"{run_dir.name} @ {name}")
 
 
+def progress_gif(run_dir: Path, frame_ms: int = 400, max_frames: int = 200) -> bytes | None:
+    """An animated GIF of the run's per-epoch sample grids (None when there are none)."""
+    import io
+
+    paths = sorted((run_dir / "samples").glob("epoch_*.png"))
+    if not paths:
+        return None
+    step = max(1, -(-len(paths) // max_frames))
+    chosen = paths[::step]
+    if chosen[-1] != paths[-1]:
+        chosen.append(paths[-1])
+    frames = []
+    for path in chosen:
+        with Image.open(path) as img:
+            frames.append(img.convert("RGB").quantize(colors=255, method=Image.Quantize.MEDIANCUT))
+    buf = io.BytesIO()
+    durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 4]  # linger on the last epoch
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=durations, loop=0)
+    return buf.getvalue()
+
+
 def save_grid(generator: RunGenerator, seeds: list[int], out: str | os.PathLike[str],
               columns: int = 8, scale: int = 1) -> Path:
     """Write a PNG grid of the portraits of `seeds`, upscaled by `scale` (nearest)."""

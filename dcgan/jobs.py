@@ -115,7 +115,8 @@ def _spawn(ws: Workspace, run_dir: Path, timeout_s: float) -> None:
                      f"{run_dir / 'train.log'}")
 
 
-def _active_run(ws: Workspace) -> Path | None:
+def active_run(ws: Workspace) -> Path | None:
+    """The run whose job is alive, if any (one job at a time)."""
     for info in list_runs(ws):
         if job_alive(info.path):
             return info.path
@@ -129,7 +130,7 @@ def start_job(ws: Workspace, config: Config, run_name: str | None = None,
 
     config.validate(dataset_size=cached_count(ws, config.data.dataset))
     with _launch_lock(ws):
-        busy = _active_run(ws)
+        busy = active_run(ws)
         if busy is not None:
             raise JobRunning(f"run {busy.name} is training: stop it first (one job at a time)")
         run_dir = create_run(ws, config, run_name)
@@ -142,7 +143,7 @@ def resume_job(ws: Workspace, run_dir: Path, timeout_s: float = 120.0) -> Path:
     with _launch_lock(ws):
         if job_alive(run_dir):
             return run_dir
-        busy = _active_run(ws)
+        busy = active_run(ws)
         if busy is not None:
             raise JobRunning(f"run {busy.name} is training: stop it first (one job at a time)")
         _spawn(ws, run_dir, timeout_s)

@@ -19,7 +19,8 @@ from dcgan import losses
 from dcgan.config import Config
 from dcgan.models import build_discriminator, build_generator
 
-# Noise streams of one step: seed (config.seed, 8 * step + stream).
+# Noise streams of one step: seed (config.seed, 8 * step + stream). Z_G feeds the extra
+# generator updates when g_steps > 1 (the first one reuses the discriminator step's z).
 Z_D, Z_G, LABELS, ALPHA = 0, 1, 2, 3
 
 
@@ -129,12 +130,42 @@ class GanTrainer:
         m, t = self.config.model, self.config.train
         gb, local = self.global_batch, tf.shape(real)[0]
         z = self._slice(self._global_noise(step, Z_D, [gb, m.latent_dim]), local)
-        d_vars = self.discriminator.trainable_variables
-        with tf.GradientTape() as tape:
+        g_tape = tf.GradientTape()
+        with g_tape:  # kept open for the generator update below, which reuses `fake`
             fake = self.generator(z, training=True)
+        d_loss, real_out, fake_out, extra = self._d_update(real, tf.stop_gradient(fake), step)
+
+        g_loss = tf.constant(0.0)
+        if do_g:
+            # As in the DCGAN paper's reference loop, the first generator update reuses this
+            # step's fake images: one generator forward pass saved per iteration.
+            g_loss = self._g_update(fake, g_tape)
+            for k in range(1, t.g_steps):
+                noise = self._global_noise(step * 16 + k, Z_G, [gb, m.latent_dim])
+                tape = tf.GradientTape()
+                with tape:
+                    more_fake = self.generator(self._slice(noise, local), training=True)
+                g_loss = self._g_update(more_fake, tape)
+
+        def mean(x):
+            return tf.reduce_sum(x) / gb
+
+        if t.loss == "bce":
+            d_real, d_fake = mean(tf.sigmoid(real_out)), mean(tf.sigmoid(fake_out))
+        else:
+            d_real, d_fake = mean(real_out), mean(fake_out)
+        return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,
+                **extra}
+
+    def _d_update(self, real, fake, step):
+        """One discriminator (critic) update; returns (d_loss, real_out, fake_out, extras)."""
+        t = self.config.train
+        gb, local = self.global_batch, tf.shape(real)[0]
+        d_vars = self.discriminator.trainable_variables
+        extra = {}
+        with tf.GradientTape() as tape:
             real_out = tf.cast(self.discriminator(real, training=True), tf.float32)
             fake_out = tf.cast(self.discriminator(fake, training=True), tf.float32)
-            extra = {}
             if t.loss == "bce":
                 jitter = None, None
                 if t.label_noise > 0:
@@ -153,32 +184,17 @@ class GanTrainer:
             scaled = self.d_opt.scale_loss(d_loss) if hasattr(self.d_opt, "scale_loss") \
                 else d_loss
         self.d_opt.apply(tape.gradient(scaled, d_vars), d_vars)
+        return d_loss, real_out, fake_out, extra
 
-        g_loss = tf.constant(0.0)
-        if do_g:
-            for k in range(t.g_steps):
-                g_loss = self._g_update(step, k, gb, local)
-        def mean(x):
-            return tf.reduce_sum(x) / gb
-
-        if t.loss == "bce":
-            d_real, d_fake = mean(tf.sigmoid(real_out)), mean(tf.sigmoid(fake_out))
-        else:
-            d_real, d_fake = mean(real_out), mean(fake_out)
-        return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,
-                **extra}
-
-    def _g_update(self, step, k, gb, local):
-        m, t = self.config.model, self.config.train
-        noise = self._global_noise(step * 16 + k, Z_G, [gb, m.latent_dim])
-        z = self._slice(noise, local)
+    def _g_update(self, fake, tape: tf.GradientTape):
+        """One generator update from `fake`, whose forward pass `tape` recorded."""
+        t = self.config.train
         g_vars = self.generator.trainable_variables
-        with tf.GradientTape() as tape:
-            fake_out = tf.cast(
-                self.discriminator(self.generator(z, training=True), training=True), tf.float32)
+        with tape:
+            fake_out = tf.cast(self.discriminator(fake, training=True), tf.float32)
             per_example = losses.bce_g_loss(fake_out) if t.loss == "bce" else \
                 losses.wgan_g_loss(fake_out)
-            g_loss = tf.nn.compute_average_loss(per_example, global_batch_size=gb)
+            g_loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
             scaled = self.g_opt.scale_loss(g_loss) if hasattr(self.g_opt, "scale_loss") \
                 else g_loss
         self.g_opt.apply(tape.gradient(scaled, g_vars), g_vars)

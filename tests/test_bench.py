@@ -24,3 +24,16 @@ def test_quick_prepare_bench_writes_markdown_and_results(tmp_path):
     assert {"prepare.prepare_img_per_s", "prepare.naive_img_per_s",
             "prepare.speedup_vs_naive", "prepare.pipeline_img_per_s"} <= names
     assert all(r["value"] > 0 and r["unit"] and r["machine"] and r["date"] for r in results)
+
+
+def test_quick_train_bench_writes_its_figures(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "train",
+                          "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "<!-- bench:train -->" in text and "| `dcgan` |" in text
+    results = {r["name"]: r for r in json.loads((tmp_path / "bench/results.json").read_text())}
+    for name in ("matmul_peak_gflops", "dcgan_step_img_per_s", "wgan-gp_step_pct_of_peak",
+                 "dcgan_end_to_end_img_per_s", "peak_rss_mb_300_images"):
+        assert results[f"train.{name}"]["value"] > 0

@@ -1,0 +1,285 @@
+"""Train page: a run's settings, Start / Stop / Resume, and a live dashboard of the run folder.
+
+The page never trains: dcgan.jobs starts a detached `python -m dcgan train` process, and the
+dashboard fragment re-reads the run folder every few seconds. A refresh, a second tab or a
+restart of the web server re-attaches to the running job.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from dcgan.checkpoints import list_checkpoints
+from dcgan.config import PRESET_HELP, PRESETS, Config, ConfigError, preset
+from dcgan.errors import DcganError
+from dcgan.export import progress_gif
+from dcgan.jobs import (
+    JobRunning,
+    active_run,
+    job_state,
+    resume_job,
+    runs_with_state,
+    start_job,
+    stop_job,
+)
+from dcgan.prepare import cached_count
+from dcgan.runs import read_metrics, read_status
+from pages.common import image_bytes, show_error, state_label, workspace
+
+ws = workspace()
+st.title("Train")
+
+# --- the form -------------------------------------------------------------------------------
+prepared = [i for i in ws.list_datasets() if i.prepared_images]
+running = active_run(ws)
+with st.expander("New run", expanded=running is None):
+    if not prepared:
+        st.info("No prepared dataset: create the synthetic portraits on the Dataset page.")
+    names = [i.name for i in prepared]
+    c1, c2 = st.columns(2)
+    counts = {i.name: i.prepared_images for i in prepared}
+    dataset = c1.selectbox("Dataset", names, key="train_dataset",
+                           format_func=lambda n: f"{n} ({counts[n]:,} images)")
+    preset_name = c2.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("dcgan"),
+                               format_func=lambda p: f"{p} — {PRESET_HELP[p]}",
+                               key="train_preset")
+    base = preset(preset_name)
+    key = f"train_{preset_name}_"  # per-preset keys: switching presets resets the defaults
+    t, m = base.train, base.model
+    c1, c2, c3, c4 = st.columns(4)
+    values = {
+        "epochs": c1.number_input("Epochs", 1, 100_000, t.epochs, key=key + "epochs"),
+        "batch_size": c2.number_input("Batch size", 1, 4096, t.batch_size, key=key + "batch"),
+        "steps_per_epoch": c3.number_input("Steps per epoch (0 = all data)", 0, 10_000_000,
+                                           t.steps_per_epoch, key=key + "steps"),
+        "checkpoint_every": c4.number_input("Checkpoint every (epochs)", 1, 100_000,
+                                            t.checkpoint_every, key=key + "ckpt"),
+    }
+    with st.expander("Model and optimisation"):
+        c1, c2, c3, c4 = st.columns(4)
+        values.update({
+            "latent_dim": c1.number_input("Latent size", 1, 4096, m.latent_dim,
+                                          key=key + "latent"),
+            "g_depth": c2.number_input("Generator stages", 2, 6, m.g_depth, key=key + "depth"),
+            "g_filters": c3.number_input("G filters (last stage)", 1, 1024, m.g_filters,
+                                         key=key + "gf"),
+            "d_filters": c4.number_input("D filters (first stage)", 1, 1024, m.d_filters,
+                                         key=key + "df"),
+            "g_lr": c1.number_input("G learning rate", 0.0, 1.0, t.g_lr, format="%.6f",
+                                    key=key + "glr"),
+            "d_lr": c2.number_input("D learning rate", 0.0, 1.0, t.d_lr, format="%.6f",
+                                    key=key + "dlr"),
+            "g_beta1": c3.number_input("Adam beta1 (G and D)", 0.0, 0.9999, t.g_beta1,
+                                       key=key + "b1"),
+            "g_beta2": c4.number_input("Adam beta2 (G and D)", 0.0, 0.9999, t.g_beta2,
+                                       format="%.4f", key=key + "b2"),
+            "label_smoothing": c1.number_input("Label smoothing", 0.0, 0.5, t.label_smoothing,
+                                               key=key + "ls"),
+            "label_noise": c2.number_input("Label noise", 0.0, 0.5, t.label_noise,
+                                           key=key + "ln"),
+            "n_critic": c3.number_input("D steps per G step", 1, 10, t.n_critic,
+                                        key=key + "ncritic"),
+            "seed": c4.number_input("Seed", 0, 2**31 - 1, t.seed, key=key + "seed"),
+            "flip": c1.checkbox("Flip augmentation", base.data.flip, key=key + "flip"),
+            "rotation_deg": c2.number_input("Max rotation (degrees)", 0.0, 45.0,
+                                            base.data.rotation_deg, key=key + "rot"),
+        })
+        values["d_beta1"], values["d_beta2"] = values["g_beta1"], values["g_beta2"]
+    run_name = st.text_input("Run name (optional)", key="train_run_name",
+                             placeholder="letters, digits, - and _")
+
+    def _config() -> Config | None:
+        try:
+            config = base.with_overrides(dataset=dataset, **values)
+            config.validate(dataset_size=cached_count(ws, dataset))
+            return config
+        except (ConfigError, DcganError) as exc:
+            show_error(exc, "Fix the setting above and start again.")
+            return None
+
+    @st.cache_data(show_spinner="Timing a few steps on this machine...", ttl=3600)
+    def _estimate(config_json: str) -> dict:
+        config = Config.from_json(config_json)
+        flags = []
+        for name in ("batch_size", "latent_dim", "g_depth", "g_filters", "d_filters",
+                     "n_critic"):
+            flags += ["--" + name.replace("_", "-"), str(config.get(name))]
+        out = subprocess.run([sys.executable, "-m", "dcgan", "estimate", "--preset",
+                              config.preset, *flags], capture_output=True, text=True,
+                             timeout=600, env={**__import__("os").environ,
+                                               "TF_CPP_MIN_LOG_LEVEL": "2"})
+        if out.returncode != 0:
+            raise DcganError(out.stderr.strip().splitlines()[-1] if out.stderr else "failed")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    c1, c2, c3 = st.columns([1, 1, 2])
+    if c2.button("Estimate speed", key="train_estimate", disabled=not dataset):
+        config = _config()
+        if config:
+            try:
+                estimate = _estimate(config.to_json())
+                steps = config.train.steps_per_epoch or \
+                    counts[dataset] // config.train.batch_size
+                st.session_state["train_estimate_text"] = (
+                    f"{estimate['device']}: {estimate['images_per_s']:.0f} images/s, about "
+                    f"{steps * estimate['seconds_per_step'] / 60:.1f} min per epoch")
+            except (DcganError, subprocess.TimeoutExpired) as exc:
+                show_error(exc)
+    if "train_estimate_text" in st.session_state:
+        c3.caption(st.session_state["train_estimate_text"])
+    if c1.button("Start", type="primary", key="train_start",
+                 disabled=running is not None or not dataset,
+                 help="one job at a time: stop the running job first" if running else None):
+        config = _config()
+        if config:
+            try:
+                with st.spinner("Starting the training job..."):
+                    run_dir = start_job(ws, config, run_name or None)
+                st.session_state["train_run"] = run_dir.name
+                st.rerun()
+            except JobRunning as exc:
+                st.warning(f"{exc}. Showing it below.")
+            except DcganError as exc:
+                show_error(exc)
+
+# --- runs -----------------------------------------------------------------------------------
+runs = runs_with_state(ws)
+if not runs:
+    st.info("No run yet: choose a dataset and a preset above and press Start.")
+    st.stop()
+ids = [r.run_id for r in runs]
+wanted = running.name if running is not None else st.session_state.get("train_run")
+selected = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0,
+                        format_func=lambda i: next(
+                            f"{r.run_id} — {state_label(r.state)}, epoch {r.epoch}/{r.epochs}"
+                            for r in runs if r.run_id == i),
+                        key="train_selected")
+run_dir = ws.runs_dir / selected
+
+
+def _smooth(values: list[float], weight: float = 0.9) -> list[float]:
+    out, last = [], None
+    for v in values:
+        last = v if last is None else weight * last + (1 - weight) * v
+        out.append(last)
+    return out
+
+
+def _curves(records: list[dict], keys: tuple[str, ...], title: str, x: str = "step",
+            prefix: str = "") -> go.Figure:
+    fig = go.Figure()
+    for k in keys:
+        points = [(r[x], r[k]) for r in records if k in r]
+        if not points:
+            continue
+        xs, ys = zip(*points, strict=True)
+        fig.add_scatter(x=xs, y=ys, name=f"{prefix}{k} (raw)", opacity=0.25,
+                        line={"width": 1}, showlegend=False)
+        fig.add_scatter(x=xs, y=_smooth(list(ys)), name=f"{prefix}{k}")
+    fig.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      xaxis_title=x)
+    return fig
+
+
+@st.fragment(run_every=2)
+def dashboard() -> None:
+    status = read_status(run_dir)
+    state = job_state(run_dir)
+    epochs = int(status.get("epochs") or Config.from_json(
+        (run_dir / "config.json").read_text()).train.epochs)
+    per_epoch = int(status.get("steps_per_epoch") or 1)
+    epoch, step = int(status.get("epoch", 0)), int(status.get("step", 0))
+    done_steps = step if status.get("steps_per_epoch") else 0
+    st.progress(min(done_steps / max(epochs * per_epoch, 1), 1.0),
+                text=f"{state_label(state)} · epoch {epoch}/{epochs} · step {step:,}")
+    c1, c2, c3, c4 = st.columns(4)
+    rate, eta = status.get("images_per_s"), status.get("eta_s")
+    c1.metric("Images/s", f"{rate:.1f}" if rate else "—")
+    c2.metric("ETA", time.strftime("%H:%M:%S", time.gmtime(eta)) if eta else "—")
+    c3.metric("Device", (status.get("device") or "—").split(";")[0])
+    alive = state in ("running", "queued", "stopping")
+    if c4.button("Stop", key="train_stop", disabled=not alive):
+        stop_job(run_dir)
+        st.toast("Stop requested: the job checkpoints and exits after this step.")
+    if c4.button("Resume", key="train_resume",
+                 disabled=alive or state not in ("stopped", "crashed", "failed")):
+        try:
+            resume_job(ws, run_dir)
+            st.rerun()
+        except DcganError as exc:
+            show_error(exc)
+    if state == "crashed":
+        st.warning("The job is gone (killed or crashed) before finishing: Resume continues "
+                   "from its last checkpoint.")
+    if status.get("error") and state in ("failed", "diverged"):
+        st.error(status["error"])
+
+    records = read_metrics(run_dir)
+    steps = [r for r in records if r.get("kind") == "step"]
+    epoch_records = [r for r in records if r.get("kind") == "epoch"]
+    if steps:
+        left, right = st.columns(2)
+        left.plotly_chart(_curves(steps, ("d_loss", "g_loss"), "Losses per step"),
+                          width="stretch", key="train_chart_loss")
+        right.plotly_chart(_curves(steps, ("d_real", "d_fake"), "D(x) and D(G(z)) per step"),
+                           width="stretch", key="train_chart_d")
+        if epoch_records:
+            st.plotly_chart(_curves(epoch_records, ("d_loss", "g_loss", "d_real", "d_fake"),
+                                    "Epoch means", x="epoch"), width="stretch",
+                            key="train_chart_epoch")
+    samples = sorted((run_dir / "samples").glob("epoch_*.png"))
+    if samples:
+        shown = samples[-1]
+        if len(samples) > 1:
+            index = st.slider("Epoch", 1, len(samples), len(samples), key="train_epoch_slider")
+            shown = samples[index - 1]
+        st.image(image_bytes(shown), caption=f"Fixed noise, {shown.stem.replace('_', ' ')}",
+                 width=520)
+    else:
+        st.caption("The first sample grid appears at the end of epoch 1.")
+    checkpoints = list_checkpoints(run_dir)
+    if checkpoints:
+        st.caption("Checkpoints: " + ", ".join(p.name for p in checkpoints))
+    with st.expander("train.log"):
+        try:
+            st.code("\n".join((run_dir / "train.log").read_text(errors="replace")
+                              .splitlines()[-40:]) or "(empty)")
+        except OSError:
+            st.caption("No log: this run was trained from the command line.")
+
+
+dashboard()
+
+if (run_dir / "samples").is_dir() and any((run_dir / "samples").glob("epoch_*.png")):
+    if st.button("Make the progress GIF", key="train_gif"):
+        st.session_state["train_gif_data"] = (selected, progress_gif(run_dir))
+    gif = st.session_state.get("train_gif_data")
+    if gif and gif[0] == selected and gif[1]:
+        st.image(gif[1], caption="Every epoch's samples", width=520)
+        st.download_button("Download progress GIF", gif[1], f"{selected}-progress.gif",
+                           "image/gif", key="train_gif_download")
+
+# --- all runs and comparison ------------------------------------------------------------------
+st.subheader("All runs")
+st.dataframe([{"run": r.run_id, "state": state_label(r.state), "dataset": r.dataset,
+               "preset": r.preset, "epoch": f"{r.epoch}/{r.epochs}",
+               **{k: round(v, 4) for k, v in r.last.items()}} for r in runs],
+             width="stretch", hide_index=True)
+if len(runs) > 1:
+    pair = st.multiselect("Compare the loss curves of two runs", ids, max_selections=2,
+                          key="train_compare")
+    if len(pair) == 2:
+        fig = go.Figure()
+        for rid in pair:
+            for trace in _curves([r for r in read_metrics(ws.runs_dir / rid)
+                                  if r.get("kind") == "step"], ("d_loss", "g_loss"), "",
+                                 prefix=f"{rid}: ").data:
+                fig.add_trace(trace)
+        fig.update_layout(title="Losses", height=320)
+        st.plotly_chart(fig, width="stretch", key="train_compare_chart")
