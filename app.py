@@ -1,33 +1,24 @@
-"""DCGAN Portrait Studio, home page: what the tool does and the state of the workspace.
+"""DCGAN Portrait Studio: the Streamlit entry point (`streamlit run app.py`).
 
-Pages import `dcgan` modules that do not import TensorFlow, so this page appears quickly.
+Navigation over the pages in pages/; each page imports `dcgan` modules that do not import
+TensorFlow, so pages appear in about two seconds.
 """
+
+import sys
+from pathlib import Path
 
 import streamlit as st
 
-from dcgan.workspace import Workspace
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `pages.common` from any cwd
 
-st.set_page_config(page_title="DCGAN Portrait Studio", page_icon=":art:", layout="wide")
-
-ws = Workspace.from_env().ensure()
-st.title("DCGAN Portrait Studio")
-st.markdown(
-    "Train a DCGAN that paints 64x64 portraits, on the built-in synthetic portraits or on "
-    "your own photos, watch it learn, and explore what it learned.\n\n"
-    "Data lives in the workspace: `DATA/DATASET` (imported images), `DATA/DATA_SCALE` "
-    "(the prepared 64x64 cache) and `GAN_MODEL` (training runs)."
-)
-st.caption(f"Workspace: `{ws.root}`")
-
-datasets = ws.list_datasets()
-st.subheader("Datasets")
-if not datasets:
-    st.info("No dataset yet. Create the built-in one with `python -m dcgan bootstrap`.")
-for info in datasets:
-    prepared = "not prepared" if info.prepared_images is None else \
-        f"{info.prepared_images:,} images prepared"
-    st.write(f"**{info.name}**: {info.source_files:,} source files, {prepared}, "
-             f"{info.bytes_on_disk / 1e6:.1f} MB")
-    preview = ws.cache_dir(info.name) / "preview.png"
-    if preview.is_file():
-        st.image(str(preview), caption=f"{info.name}: first 64 prepared images", width=480)
+st.set_page_config(page_title="DCGAN Portrait Studio", page_icon="🎨", layout="wide")
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/dataset.py", title="Dataset", icon=":material/photo_library:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+]
+# The pages draw their own sidebar links (pages.common.sidebar) and the automatic list is
+# off (client.showSidebarNavigation = false): on a server's very first run Streamlit's legacy
+# pages/ handling may run a deep-linked page without this script, and the links must still
+# be there.
+st.navigation(PAGES, position="hidden").run()

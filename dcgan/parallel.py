@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import types
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
@@ -16,6 +19,23 @@ def start_method() -> str:
     return "spawn" if "tensorflow" in sys.modules else "fork"
 
 
+@contextlib.contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """Spawned children re-run the parent's __main__ script unless it is hidden.
+
+    The work functions live in dcgan modules, so the children never need __main__; and the
+    parent's main may be a script without a `__name__` guard (a Streamlit page, a notebook,
+    a user's script), which must not run again in every worker.
+    """
+    real = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if real is not None:
+            sys.modules["__main__"] = real
+
+
 def one_blas_thread():
     """Context: numpy's BLAS runs single-threaded inside (small matrices, one core each).
 
@@ -27,5 +47,11 @@ def one_blas_thread():
     return threadpool_limits(1, user_api="blas")
 
 
-def process_pool(workers: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(workers, mp_context=get_context(start_method()))
+def map_in_processes(fn: Callable, jobs: Iterable, workers: int) -> Iterator:
+    """pool.map(fn, jobs) over `workers` processes, results in order, pool closed after."""
+    method = start_method()
+    with ProcessPoolExecutor(workers, mp_context=get_context(method)) as pool:
+        hide = _main_not_rerun() if method == "spawn" else contextlib.nullcontext()
+        with hide:  # every worker starts while the jobs are submitted, inside map()
+            results = pool.map(fn, jobs)
+        yield from results

@@ -23,7 +23,7 @@ import numpy as np
 from dcgan.errors import DatasetError, ImageRejected
 from dcgan.images import crop_resize, decode_image, image_grid
 from dcgan.ingest import is_junk
-from dcgan.parallel import one_blas_thread, process_pool
+from dcgan.parallel import map_in_processes, one_blas_thread
 from dcgan.workspace import Workspace
 
 CACHE_VERSION = 1
@@ -113,16 +113,15 @@ def _compute(paths: list[str], size: int, workers: int,
     chunk = max(16, min(256, len(paths) // (workers * 8)))
     jobs = [(paths[i:i + chunk], size) for i in range(0, len(paths), chunk)]
     results = []
-    with process_pool(workers) as pool:
-        for entries, block in pool.map(_process_chunk, jobs):
-            rows = iter(block)
-            for entry in entries:
-                if "reason" not in entry:
-                    entry["pixels"] = next(rows)
-            results.extend(entries)
-            done += len(entries)
-            if progress_fn:
-                progress_fn(done, total)
+    for entries, block in map_in_processes(_process_chunk, jobs, workers):
+        rows = iter(block)
+        for entry in entries:
+            if "reason" not in entry:
+                entry["pixels"] = next(rows)
+        results.extend(entries)
+        done += len(entries)
+        if progress_fn:
+            progress_fn(done, total)
     return results
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from dcgan.errors import DatasetError
-from dcgan.parallel import process_pool
+from dcgan.parallel import map_in_processes
 
 SKIN_TONES = [
     (255, 224, 196), (241, 194, 167), (224, 172, 138), (198, 134, 96),
@@ -262,19 +262,12 @@ def generate_dataset(
     step = 250
     chunks = [(str(folder), seed, i, min(i + step, count), size) for i in range(0, count, step)]
     done = 0
-    if workers == 1:
-        results = map(_render_chunk, chunks)
-    else:
-        pool = process_pool(workers)
-        results = pool.map(_render_chunk, chunks)
-    try:
-        for n in results:
-            done += n
-            if progress_fn:
-                progress_fn(done, count)
-    finally:
-        if workers > 1:
-            pool.shutdown()
+    results = map(_render_chunk, chunks) if workers == 1 else \
+        map_in_processes(_render_chunk, chunks, workers)
+    for n in results:
+        done += n
+        if progress_fn:
+            progress_fn(done, count)
     report = {
         "source": "synthetic",
         "seed": seed,

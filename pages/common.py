@@ -12,11 +12,23 @@ import streamlit as st
 from dcgan.errors import DcganError
 from dcgan.workspace import Workspace
 
-STATE_ICONS = {"running": "🟢", "queued": "🟡", "stopping": "🟡", "stopped": "⏸️",
-               "done": "✅", "failed": "❌", "diverged": "⚠️", "crashed": "💥"}
+STATE_ICONS = {"running": ":material/play_circle:", "queued": ":material/schedule:",
+               "stopping": ":material/pending:", "stopped": ":material/pause_circle:",
+               "done": ":material/check_circle:", "failed": ":material/error:",
+               "diverged": ":material/warning:", "crashed": ":material/report:"}
+
+
+LINKS = (("pages/home.py", "Home", ":material/home:"),
+         ("pages/dataset.py", "Dataset", ":material/photo_library:"),
+         ("pages/train.py", "Train", ":material/model_training:"))
 
 
 def workspace() -> Workspace:
+    """The workspace, created if missing; also draws the sidebar's page links."""
+    with st.sidebar:
+        st.markdown("### DCGAN Portrait Studio")
+        for path, label, icon in LINKS:
+            st.page_link(path, label=label, icon=icon)
     return Workspace.from_env().ensure()
 
 
@@ -26,8 +38,9 @@ def show_error(exc: Exception, what_next: str = "") -> None:
     st.error(message + (f"\n\n{what_next}" if what_next else ""))
 
 
-def state_label(state: str) -> str:
-    return f"{STATE_ICONS.get(state, '•')} {state}"
+def state_label(state: str, icon: bool = True) -> str:
+    """'running' with its Material icon (markdown contexts) or plain (tables, selectboxes)."""
+    return f"{STATE_ICONS[state]} {state}" if icon and state in STATE_ICONS else state
 
 
 def image_bytes(path: Path) -> bytes | None:

@@ -35,8 +35,14 @@ def _progress(label: str):
                                             text=f"{label} {done:,}/{total:,}")
 
 
-def _after_import(name: str, report) -> None:
+def _select(name: str) -> None:
+    """Show `name` in the datasets section below (set before its selectbox is drawn)."""
     st.session_state["dataset_last"] = name
+    st.session_state["dataset_choice"] = name
+
+
+def _after_import(name: str, report) -> None:
+    _select(name)
     st.success(f"**{name}**: {report.summary()}")
 
 
@@ -69,7 +75,7 @@ with builtin:
             generate_dataset(ws.dataset_dir(name), int(count), int(seed),
                              progress_fn=_progress("Drawing portraits"))
             prepare_dataset(ws, name, progress_fn=_progress("Preparing 64x64 cache"))
-            st.session_state["dataset_last"] = name
+            _select(name)
             st.success(f"**{name}**: {int(count):,} portraits created and prepared.")
         except DcganError as exc:
             show_error(exc)
@@ -127,6 +133,8 @@ if not infos:
     st.stop()
 names = [i.name for i in infos]
 last = st.session_state.get("dataset_last")
+if st.session_state.get("dataset_choice") not in names:
+    st.session_state.pop("dataset_choice", None)
 choice = st.selectbox("Dataset", names, index=names.index(last) if last in names else 0,
                       format_func=lambda n: next(
                           f"{i.name} — {i.source_files:,} files, "
@@ -189,4 +197,5 @@ with st.expander("Delete this dataset"):
     if st.button("Delete", disabled=not sure, key="dataset_delete"):
         ws.delete_dataset(choice)
         st.session_state.pop("dataset_last", None)
+        st.session_state.pop("dataset_choice", None)
         st.rerun()

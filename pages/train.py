@@ -157,7 +157,7 @@ ids = [r.run_id for r in runs]
 wanted = running.name if running is not None else st.session_state.get("train_run")
 selected = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0,
                         format_func=lambda i: next(
-                            f"{r.run_id} — {state_label(r.state)}, epoch {r.epoch}/{r.epochs}"
+                            f"{r.run_id} — {r.state}, epoch {r.epoch}/{r.epochs}"
                             for r in runs if r.run_id == i),
                         key="train_selected")
 run_dir = ws.runs_dir / selected
@@ -267,7 +267,7 @@ if (run_dir / "samples").is_dir() and any((run_dir / "samples").glob("epoch_*.pn
 
 # --- all runs and comparison ------------------------------------------------------------------
 st.subheader("All runs")
-st.dataframe([{"run": r.run_id, "state": state_label(r.state), "dataset": r.dataset,
+st.dataframe([{"run": r.run_id, "state": r.state, "dataset": r.dataset,
                "preset": r.preset, "epoch": f"{r.epoch}/{r.epochs}",
                **{k: round(v, 4) for k, v in r.last.items()}} for r in runs],
              width="stretch", hide_index=True)

@@ -53,7 +53,7 @@ def test_validate_names_the_field_and_range(field, value, message):
 
 
 def test_batch_larger_than_dataset():
-    with pytest.raises(ConfigError, match="batch_size: 64 is larger than the dataset"):
+    with pytest.raises(ConfigError, match="batch_size: 128 is larger than the dataset"):
         preset("dcgan").validate(dataset_size=10)
 
 

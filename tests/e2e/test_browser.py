@@ -1,0 +1,105 @@
+"""Real-browser flows: Chromium drives `streamlit run app.py` the way a person would."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+from tests.conftest import image_bytes
+from tests.e2e.conftest import settle, shot
+
+
+def visible(locator):
+    return locator.filter(visible=True).first
+
+
+def set_number(page, label: str, value) -> None:
+    field = visible(page.get_by_label(label, exact=True))
+    field.fill(str(value))
+    field.press("Enter")
+    settle(page)
+
+
+def test_home_page(app_server, page):
+    base, _ = app_server
+    page.goto(base)
+    settle(page)
+    page.get_by_role("heading", name="DCGAN Portrait Studio").first.wait_for()
+    assert page.get_by_text("CPU (").count() + page.get_by_text("NVIDIA").count() >= 1
+    shot(page, "home")
+
+
+def test_dataset_then_train_stop_resume(app_server, page, tmp_path):
+    base, home = app_server
+    # 1. The built-in synthetic portraits from the Dataset page.
+    page.goto(f"{base}/dataset")
+    settle(page)
+    name = visible(page.get_by_label("Name", exact=True))
+    name.fill("e2e-faces")
+    name.press("Enter")
+    set_number(page, "Portraits", 64)
+    page.get_by_role("button", name="Create the synthetic portraits").click()
+    page.get_by_text("64 portraits created and prepared").wait_for(timeout=120_000)
+    settle(page)
+
+    # 2. A zip with one corrupt file: imported, and the bad file reported.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(4):
+            zf.writestr(f"me/{i}.png", image_bytes(i))
+        zf.writestr("me/corrupt.jpg", b"\xff\xd8\xff this is not really a jpeg")
+    upload = tmp_path / "my-photos.zip"
+    upload.write_bytes(buf.getvalue())
+    page.get_by_role("tab", name="Upload images or a zip").click()
+    page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(upload))
+    settle(page)
+    visible(page.get_by_role("button", name="Import upload")).click()
+    page.get_by_text("4 imported, 1 skipped (1 not-an-image)").wait_for(timeout=60_000)
+    settle(page)
+    page.get_by_text("Skipped files (1) and why").click()
+    page.get_by_text("Skipped files (1) and why").wait_for()
+    shot(page, "dataset")
+
+    # 3. A tiny real training run from the Train page.
+    page.goto(f"{base}/train")
+    settle(page)
+    for label, value in (("Epochs", 400), ("Batch size", 8),
+                         ("Steps per epoch (0 = all data)", 2),
+                         ("Checkpoint every (epochs)", 5)):
+        set_number(page, label, value)
+    page.get_by_text("Model and optimisation").click()
+    set_number(page, "G filters (last stage)", 8)
+    set_number(page, "D filters (first stage)", 8)
+    page.get_by_role("button", name="Start").click()
+    page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=120_000)
+    page.get_by_text("Fixed noise, epoch").first.wait_for(timeout=120_000)
+    runs = sorted((home / "GAN_MODEL").glob("0*"))
+    assert [r.name for r in runs] == ["00001-e2e-faces-dcgan"]
+    run = runs[0]
+    pid = json.loads((run / "status.json").read_text())["pid"]
+    shot(page, "train")
+    page.get_by_text("New run").first.click()  # collapsed while a job runs
+    assert page.get_by_role("button", name="Start").is_disabled()
+
+    # 4. Reload: the page re-attaches to the same job; no second job was started.
+    page.reload()
+    settle(page)
+    shot(page, "train-reloaded")
+    attached = page.get_by_role("combobox", name="Run", exact=True).input_value()
+    assert attached.startswith("00001-e2e-faces-dcgan — running")
+    page.get_by_text("running · epoch").first.wait_for(timeout=30_000)
+    assert len(list((home / "GAN_MODEL").glob("0*"))) == 1
+    assert json.loads((run / "status.json").read_text())["pid"] == pid
+
+    # 5. Stop, then Resume.
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("stopped ·").first.wait_for(timeout=60_000)
+    assert json.loads((run / "status.json").read_text())["state"] == "stopped"
+    settle(page)
+    page.get_by_role("button", name="Resume").click()
+    page.get_by_text("running ·").first.wait_for(timeout=60_000)
+    status = json.loads((run / "status.json").read_text())
+    assert status["pid"] != pid and status["resumed_from"].startswith("ckpt-")
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("stopped ·").first.wait_for(timeout=60_000)

@@ -1,0 +1,114 @@
+"""AppTest of the Train page: form validation, Start through the job API, the dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dcgan.jobs import hold_job_lock
+from dcgan.runs import create_run
+from tests.conftest import tiny_config
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "train.py")
+
+
+def page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=60).run()
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+def progress_text(at: AppTest) -> str:
+    return " ".join(p.proto.text for p in at.get("progress"))
+
+
+@pytest.fixture
+def finished_run(ws, tiny_dataset):
+    from dcgan.training import run_training
+
+    config = tiny_config("dcgan", epochs=2)
+    run = create_run(ws, config)
+    assert run_training(config, run) == "done"
+    return run
+
+
+def test_empty_workspace(ws):
+    at = page()
+    assert not at.exception
+    assert "No prepared dataset" in texts(at.info) and "No run yet" in texts(at.info)
+    assert at.button(key="train_start").disabled
+
+
+def test_form_validation_names_the_field(ws, tiny_dataset):
+    at = page()
+    at.button(key="train_start").click().run()  # dcgan preset: batch 128 > 32 images
+    assert not at.exception
+    assert "batch_size: 128 is larger than the dataset (32 images)" in texts(at.error)
+    at.number_input(key="train_dcgan_batch").set_value(8)
+    at.number_input(key="train_dcgan_glr").set_value(0.0)
+    at.button(key="train_start").click().run()
+    assert "g_lr: 0.0 is out of range; allowed: 1e-07 to 1" in texts(at.error)
+
+
+def test_preset_switch_resets_the_defaults(ws, tiny_dataset):
+    at = page()
+    assert at.number_input(key="train_dcgan_batch").value == 128
+    at.selectbox(key="train_preset").set_value("ml241").run()
+    assert at.number_input(key="train_ml241_dlr").value == pytest.approx(5e-5)
+    assert at.number_input(key="train_ml241_epochs").value == 100
+
+
+def test_start_calls_the_job_api_once_then_disables_itself(ws, tiny_dataset, monkeypatch):
+    calls, locks = [], []
+
+    def fake_start(workspace, config, run_name=None):
+        calls.append((config.preset, config.train.batch_size, config.train.epochs, run_name))
+        run = create_run(workspace, config, run_name)
+        lock = hold_job_lock(run)  # the "job" is alive while the test holds its lock
+        lock.__enter__()
+        locks.append(lock)
+        return run
+
+    monkeypatch.setattr("dcgan.jobs.start_job", fake_start)
+    at = page()
+    at.number_input(key="train_dcgan_batch").set_value(8)
+    at.number_input(key="train_dcgan_epochs").set_value(3)
+    at.text_input(key="train_run_name").set_value("first")
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert calls == [("dcgan", 8, 3, "first")]
+    assert at.button(key="train_start").disabled  # one job at a time
+    assert at.selectbox(key="train_selected").value == "00001-first"
+    assert not at.button(key="train_stop").disabled
+    for lock in locks:
+        lock.__exit__(None, None, None)
+
+
+def test_dashboard_shows_the_runs_numbers(ws, finished_run):
+    at = page()
+    assert not at.exception
+    assert "done · epoch 2/2 · step 6" in progress_text(at)
+    assert len(at.get("plotly_chart")) == 3  # losses, D outputs, epoch means
+    assert len(at.get("image")) == 1  # the latest sample grid
+    assert at.slider(key="train_epoch_slider").value == 2
+    assert "ckpt-00002-000000006.npz" in texts(at.caption)
+    assert at.button(key="train_stop").disabled and at.button(key="train_resume").disabled
+    table = at.dataframe[0].value
+    assert list(table["run"]) == [finished_run.name] and list(table["epoch"]) == ["2/2"]
+    at.button(key="train_gif").click().run()
+    assert not at.exception
+    assert at.get("download_button")
+
+
+def test_crashed_run_offers_resume(ws, finished_run):
+    from dcgan.runs import update_status
+
+    update_status(finished_run, state="running", queued_at=0)
+    at = page()
+    assert "crashed" in progress_text(at)
+    assert "Resume continues from its last checkpoint" in texts(at.warning)
+    assert not at.button(key="train_resume").disabled
