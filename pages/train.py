@@ -157,7 +157,7 @@ ids = [r.run_id for r in runs]
 wanted = running.name if running is not None else st.session_state.get("train_run")
 selected = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0,
                         format_func=lambda i: next(
-                            f"{r.run_id} — {r.state}, epoch {r.epoch}/{r.epochs}"
+                            f"{r.run_id} ({r.preset} on {r.dataset})"
                             for r in runs if r.run_id == i),
                         key="train_selected")
 run_dir = ws.runs_dir / selected
@@ -202,7 +202,9 @@ def dashboard() -> None:
     rate, eta = status.get("images_per_s"), status.get("eta_s")
     c1.metric("Images/s", f"{rate:.1f}" if rate else "—")
     c2.metric("ETA", time.strftime("%H:%M:%S", time.gmtime(eta)) if eta else "—")
-    c3.metric("Device", (status.get("device") or "—").split(";")[0])
+    c3.metric("Epoch", f"{epoch}/{epochs}")
+    if status.get("device"):
+        st.caption(f"Device: {status['device']}")
     alive = state in ("running", "queued", "stopping")
     if c4.button("Stop", key="train_stop", disabled=not alive):
         stop_job(run_dir)
@@ -223,26 +225,30 @@ def dashboard() -> None:
     records = read_metrics(run_dir)
     steps = [r for r in records if r.get("kind") == "step"]
     epoch_records = [r for r in records if r.get("kind") == "epoch"]
+    left, right = st.columns(2)
     if steps:
-        left, right = st.columns(2)
         left.plotly_chart(_curves(steps, ("d_loss", "g_loss"), "Losses per step"),
                           width="stretch", key="train_chart_loss")
-        right.plotly_chart(_curves(steps, ("d_real", "d_fake"), "D(x) and D(G(z)) per step"),
-                           width="stretch", key="train_chart_d")
-        if epoch_records:
-            st.plotly_chart(_curves(epoch_records, ("d_loss", "g_loss", "d_real", "d_fake"),
-                                    "Epoch means", x="epoch"), width="stretch",
-                            key="train_chart_epoch")
     samples = sorted((run_dir / "samples").glob("epoch_*.png"))
-    if samples:
-        shown = samples[-1]
-        if len(samples) > 1:
-            index = st.slider("Epoch", 1, len(samples), len(samples), key="train_epoch_slider")
-            shown = samples[index - 1]
-        st.image(image_bytes(shown), caption=f"Fixed noise, {shown.stem.replace('_', ' ')}",
-                 width=520)
-    else:
-        st.caption("The first sample grid appears at the end of epoch 1.")
+    with right:
+        if samples:
+            shown = samples[-1]
+            if len(samples) > 1:
+                index = st.slider("Epoch", 1, len(samples), len(samples),
+                                  key="train_epoch_slider")
+                shown = samples[index - 1]
+            st.image(image_bytes(shown),
+                     caption=f"Fixed noise, {shown.stem.replace('_', ' ')}", width="stretch")
+        else:
+            st.caption("The first sample grid appears at the end of epoch 1.")
+    if steps:
+        left, right = st.columns(2)
+        left.plotly_chart(_curves(steps, ("d_real", "d_fake"), "D(x) and D(G(z)) per step"),
+                          width="stretch", key="train_chart_d")
+        if epoch_records:
+            right.plotly_chart(_curves(epoch_records, ("d_loss", "g_loss", "d_real", "d_fake"),
+                                       "Epoch means", x="epoch"), width="stretch",
+                               key="train_chart_epoch")
     checkpoints = list_checkpoints(run_dir)
     if checkpoints:
         st.caption("Checkpoints: " + ", ".join(p.name for p in checkpoints))
