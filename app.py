@@ -16,6 +16,7 @@ PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/dataset.py", title="Dataset", icon=":material/photo_library:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/explore.py", title="Explore", icon=":material/face:"),
 ]
 # The pages draw their own sidebar links (pages.common.sidebar) and the automatic list is
 # off (client.showSidebarNavigation = false): on a server's very first run Streamlit's legacy

@@ -1,6 +1,13 @@
-"""Latent vectors: z from an integer seed (the same seed gives the same portrait anywhere)."""
+"""Latent space tools: z from seeds, truncation, interpolation, directions (PCA, labelled).
+
+Everything here is numpy; the generator is any callable `(N, latent) -> (N, 64, 64, 3)`
+(or, for PCA directions, to the early activations), so the functions are tested on toy
+generators.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -31,3 +38,106 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise ValueError("no seeds given")
     return seeds
+
+
+def truncate(z: np.ndarray, psi: float, threshold: float | None = None,
+             seed: int = 0) -> np.ndarray:
+    """Truncation trick: scale z toward the mean (0) by `psi` in [0, 1].
+
+    With `threshold`, components whose magnitude exceeds it are resampled (deterministically
+    from `seed`) until they fall inside, before scaling.
+    """
+    out = np.array(z, dtype=np.float32, copy=True)
+    if threshold is not None:
+        rng = np.random.default_rng([seed, 0x7A])
+        mask = np.abs(out) > threshold
+        while mask.any():
+            out[mask] = rng.standard_normal(int(mask.sum())).astype(np.float32)
+            mask = np.abs(out) > threshold
+    return (out * np.float32(psi)).astype(np.float32)
+
+
+def lerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    t = np.asarray(t, dtype=np.float32)[..., None] if np.ndim(t) else np.float32(t)
+    return ((1 - t) * a + t * b).astype(np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    """Spherical interpolation: follows the great circle, norms interpolate linearly."""
+    t = np.asarray(t, dtype=np.float64)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    ua, ub = a / na, b / nb
+    omega = np.arccos(np.clip(np.dot(ua, ub), -1.0, 1.0))
+    if omega < 1e-6:
+        return lerp(a, b, t)
+    ts = t[..., None] if t.ndim else t
+    direction = (np.sin((1 - ts) * omega) * ua + np.sin(ts * omega) * ub) / np.sin(omega)
+    norm = (1 - ts) * na + ts * nb
+    return (direction * norm).astype(np.float32)
+
+
+def interpolate(keyframes: np.ndarray, steps: int, method: str = "slerp") -> np.ndarray:
+    """(K, latent) keyframes -> (steps, latent) path through all of them, ends included."""
+    keyframes = np.asarray(keyframes, dtype=np.float32)
+    if len(keyframes) < 2 or steps < 2:
+        raise ValueError("interpolation needs at least 2 keyframes and 2 steps")
+    fn = slerp if method == "slerp" else lerp
+    positions = np.linspace(0.0, len(keyframes) - 1, steps)
+    out = []
+    for p in positions:
+        i = min(int(p), len(keyframes) - 2)
+        out.append(fn(keyframes[i], keyframes[i + 1], float(p - i)))
+    return np.stack(out).astype(np.float32)
+
+
+def pca_directions(features_fn: Callable[[np.ndarray], np.ndarray], latent_dim: int,
+                   samples: int = 2000, components: int = 10, seed: int = 0,
+                   batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """GANSpace: principal directions of early generator activations, mapped back to z.
+
+    The activations of `samples` random z are reduced by PCA; each principal component is
+    mapped to latent space by linear regression of z on the component scores (the z-space
+    direction that moves the activations along it). Returns (directions (C, latent), unit
+    norm, ranked by explained variance; explained variance ratio (C,)).
+    """
+    rng = np.random.default_rng([seed, 0x6A])
+    z = rng.standard_normal((samples, latent_dim)).astype(np.float32)
+    feats = np.concatenate([np.asarray(features_fn(z[i:i + batch]), np.float64)
+                            .reshape(len(z[i:i + batch]), -1) for i in range(0, samples, batch)])
+    feats -= feats.mean(axis=0)
+    components = min(components, latent_dim, samples - 1)
+    _, s, vt = np.linalg.svd(feats, full_matrices=False)
+    scores = feats @ vt[:components].T  # (samples, C)
+    # z ~ scores @ W: least squares, then each row of W is a component's z direction.
+    weights, *_ = np.linalg.lstsq(scores, z - z.mean(axis=0), rcond=None)
+    directions = weights / np.linalg.norm(weights, axis=1, keepdims=True)
+    variance = s**2
+    return directions.astype(np.float32), (variance[:components] / variance.sum()).astype(
+        np.float32)
+
+
+def labelled_direction(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Unit direction from samples without the attribute to samples with it.
+
+    The difference of class means, whitened by the pooled covariance (a linear
+    discriminant, ridge-regularised); falls back to the plain mean difference when one
+    class is small. `labels` holds 1 (has the attribute) or 0.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    labels = np.asarray(labels).astype(bool)
+    if labels.all() or not labels.any():
+        raise ValueError("label at least one sample with and one without the attribute")
+    pos, neg = z[labels], z[~labels]
+    diff = pos.mean(axis=0) - neg.mean(axis=0)
+    if min(len(pos), len(neg)) >= 3:
+        centred = np.concatenate([pos - pos.mean(axis=0), neg - neg.mean(axis=0)])
+        cov = centred.T @ centred / max(len(centred) - 2, 1)
+        cov += np.eye(z.shape[1]) * (np.trace(cov) / z.shape[1])  # ridge: few labels
+        diff = np.linalg.solve(cov, diff)
+    return (diff / np.linalg.norm(diff)).astype(np.float32)
+
+
+def apply_directions(z: np.ndarray, directions: np.ndarray, amounts: np.ndarray) -> np.ndarray:
+    """z + sum_i amounts[i] * directions[i] (directions unit-norm, amounts in sigma units)."""
+    return (np.asarray(z, np.float32) + np.asarray(amounts, np.float32) @ directions).astype(
+        np.float32)

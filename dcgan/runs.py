@@ -165,3 +165,16 @@ def list_runs(ws: Workspace) -> list[RunInfo]:
             epochs=int(config.get("train", {}).get("epochs", 0)),
             last=status.get("last_metrics", {})))
     return infos
+
+
+def load_directions(run_dir: Path) -> dict[str, list[float]]:
+    """User-labelled latent directions saved for a run: {name: unit vector}."""
+    return read_json(run_dir / "directions.json", {}) or {}
+
+
+def save_direction(run_dir: Path, name: str, vector) -> None:
+    """Add or replace a named direction in the run's directions.json (atomic)."""
+    check_name(name, "direction name")
+    directions = load_directions(run_dir)
+    directions[name] = [float(v) for v in vector]
+    write_json_atomic(run_dir / "directions.json", directions)

@@ -21,7 +21,8 @@ STATE_ICONS = {"running": ":material/play_circle:", "queued": ":material/schedul
 
 LINKS = (("pages/home.py", "Home", ":material/home:"),
          ("pages/dataset.py", "Dataset", ":material/photo_library:"),
-         ("pages/train.py", "Train", ":material/model_training:"))
+         ("pages/train.py", "Train", ":material/model_training:"),
+         ("pages/explore.py", "Explore", ":material/face:"))
 
 
 def workspace() -> Workspace:

@@ -1,11 +1,22 @@
-"""dcgan.latent: seeds to z, seed lists."""
+"""dcgan.latent: seeds, truncation, interpolation, PCA and labelled directions."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dcgan.latent import parse_seeds, z_from_seed, z_from_seeds
+from dcgan.latent import (
+    apply_directions,
+    interpolate,
+    labelled_direction,
+    lerp,
+    parse_seeds,
+    pca_directions,
+    slerp,
+    truncate,
+    z_from_seed,
+    z_from_seeds,
+)
 
 
 def test_same_seed_same_vector_and_standard_normal():
@@ -23,3 +34,65 @@ def test_parse_seeds():
     for bad in ("", "4-1", "x", "-3", "0-20000"):
         with pytest.raises(ValueError):
             parse_seeds(bad)
+
+
+def test_truncation_scales_and_resamples():
+    z = np.array([0.5, -3.0, 2.0, 4.0], np.float32)
+    np.testing.assert_allclose(truncate(z, 0.5), z * 0.5)
+    clipped = truncate(z, 1.0, threshold=1.5, seed=3)
+    assert np.all(np.abs(clipped) <= 1.5) and clipped[0] == 0.5
+    assert np.array_equal(clipped, truncate(z, 1.0, threshold=1.5, seed=3))
+
+
+def test_slerp_endpoints_norms_and_great_circle():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(64).astype(np.float32), rng.standard_normal(64).astype(
+        np.float32) * 2
+    np.testing.assert_allclose(slerp(a, b, 0.0), a, atol=1e-5)
+    np.testing.assert_allclose(slerp(a, b, 1.0), b, atol=1e-5)
+    mid = slerp(a, b, 0.5)
+    np.testing.assert_allclose(np.linalg.norm(mid),
+                               (np.linalg.norm(a) + np.linalg.norm(b)) / 2, rtol=1e-5)
+    # lerp shrinks the middle of two random vectors; slerp does not.
+    assert np.linalg.norm(lerp(a, b, 0.5)) < np.linalg.norm(mid)
+    np.testing.assert_allclose(slerp(a, a * 2, 0.5), a * 1.5, rtol=1e-5)  # parallel
+
+
+def test_interpolate_through_keyframes():
+    keys = np.eye(3, 8, dtype=np.float32) * 2
+    path = interpolate(keys, 5, "lerp")
+    assert path.shape == (5, 8)
+    np.testing.assert_allclose(path[0], keys[0])
+    np.testing.assert_allclose(path[2], keys[1])
+    np.testing.assert_allclose(path[4], keys[2])
+    with pytest.raises(ValueError):
+        interpolate(keys[:1], 5)
+
+
+def test_pca_recovers_a_planted_direction():
+    latent = 16
+    planted = np.zeros(latent, np.float32)
+    planted[[3, 7]] = [0.6, 0.8]
+    rng = np.random.default_rng(1)
+    mix = rng.standard_normal((latent, 40)) * 0.05
+
+    def features(z):  # activations dominated by the planted direction
+        return 10.0 * (z @ planted)[:, None] * np.ones((1, 40)) + z @ mix
+
+    directions, explained = pca_directions(features, latent, samples=1000, components=4)
+    assert directions.shape == (4, latent) and explained[0] > 0.9
+    assert abs(float(directions[0] @ planted)) > 0.99
+    np.testing.assert_allclose(np.linalg.norm(directions, axis=1), 1.0, rtol=1e-5)
+
+
+def test_labelled_direction_points_from_no_to_yes():
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((40, 12)).astype(np.float32)
+    labels = z[:, 5] > 0  # "smiling" is dimension 5
+    direction = labelled_direction(z, labels)
+    assert direction.shape == (12,) and np.argmax(np.abs(direction)) == 5
+    assert direction[5] > 0
+    with pytest.raises(ValueError, match="at least one"):
+        labelled_direction(z, np.zeros(40))
+    moved = apply_directions(z[:2], np.stack([direction]), np.array([2.0]))
+    np.testing.assert_allclose(moved - z[:2], np.repeat(2.0 * direction[None], 2, 0), atol=1e-5)

@@ -1,0 +1,246 @@
+"""Explore page: one portrait under latent sliders, grids, interpolations, labelled directions.
+
+TensorFlow loads only when a generator is first opened (st.cache_resource), not with the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+from dcgan.checkpoints import list_checkpoints
+from dcgan.errors import DcganError
+from dcgan.export import (
+    gif_bytes,
+    grid_png,
+    latent_json,
+    latent_npy,
+    load_generator_file,
+    load_latent,
+    load_run_generator,
+    mp4_bytes,
+    png_bytes,
+    portraits_zip,
+    upscale,
+)
+from dcgan.images import image_grid
+from dcgan.latent import (
+    apply_directions,
+    interpolate,
+    labelled_direction,
+    pca_directions,
+    truncate,
+    z_from_seed,
+    z_from_seeds,
+)
+from dcgan.runs import list_runs, load_directions, save_direction
+from pages.common import show_error, workspace
+
+ws = workspace()
+st.title("Explore")
+SLIDERS = 8
+
+
+@st.cache_resource(show_spinner="Loading the generator...", max_entries=4)
+def _run_generator(run_path: str, checkpoint: str):
+    from pathlib import Path
+
+    return load_run_generator(Path(run_path), Path(run_path) / "checkpoints" / checkpoint)
+
+
+@st.cache_resource(show_spinner="Checking the uploaded generator...", max_entries=2)
+def _uploaded_generator(digest: str, name: str, _data: bytes):
+    return load_generator_file(_data, name)
+
+
+@st.cache_data(show_spinner="Finding the main directions (PCA of early activations)...",
+               max_entries=8)
+def _pca(label: str, _generator) -> tuple[np.ndarray, np.ndarray]:
+    return pca_directions(_generator.features, _generator.latent_dim, samples=2000,
+                          components=SLIDERS)
+
+
+# --- which generator --------------------------------------------------------------------------
+runs = [r for r in list_runs(ws) if list_checkpoints(r.path)]
+source = st.radio("Generator", ["Training run", "Upload a generator"], horizontal=True,
+                  key="explore_source")
+generator, run_dir = None, None
+try:
+    if source == "Training run":
+        if not runs:
+            st.info("No run has a checkpoint yet: train one on the Train page, or upload a "
+                    "generator.")
+            st.stop()
+        c1, c2 = st.columns(2)
+        run_id = c1.selectbox("Run", [r.run_id for r in runs], key="explore_run")
+        run_dir = ws.runs_dir / run_id
+        names = [p.name for p in reversed(list_checkpoints(run_dir))]
+        checkpoint = c2.selectbox("Checkpoint", names, key="explore_ckpt")
+        generator = _run_generator(str(run_dir), checkpoint)
+    else:
+        upload = st.file_uploader("Generator (.keras or .h5), loaded in Keras safe mode",
+                                  type=["keras", "h5"], key="explore_upload")
+        if upload is None:
+            st.stop()
+        data = upload.getvalue()
+        generator = _uploaded_generator(hashlib.sha256(data).hexdigest(), upload.name, data)
+except DcganError as exc:
+    show_error(exc, "Choose another checkpoint or file.")
+    st.stop()
+st.caption(f"{generator.label} · latent size {generator.latent_dim}")
+
+directions, direction_names = _pca(generator.label, generator)
+pca_names = [f"PC{i + 1}" for i in range(len(directions))]
+direction_names = [f"PC{i + 1} ({v:.0%})" for i, v in enumerate(direction_names)]
+if run_dir is not None:
+    for name, vector in load_directions(run_dir).items():
+        if len(vector) == generator.latent_dim:
+            directions = np.vstack([np.asarray(vector, np.float32)[None], directions])
+            direction_names.insert(0, name)
+            pca_names.insert(0, name)
+
+
+def _reset() -> None:
+    for key in list(st.session_state):
+        if key.startswith(("explore_dir_", "explore_raw_")):
+            st.session_state[key] = 0.0
+
+
+def _randomise() -> None:
+    st.session_state["explore_seed"] = int(np.random.default_rng().integers(0, 2**31 - 1))
+
+
+portrait, grid, interp, label, compare = st.tabs(
+    ["Portrait", "Grid", "Interpolation", "Label a direction", "Compare checkpoints"])
+
+with portrait:
+    left, right = st.columns([2, 3])
+    with left:
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="explore_seed")
+        b1, b2 = st.columns(2)
+        b1.button("Randomise", on_click=_randomise, key="explore_random")
+        b2.button("Reset sliders", on_click=_reset, key="explore_reset")
+        psi = st.slider("Truncation (1 = none)", 0.0, 1.0, 1.0, 0.05, key="explore_psi")
+        raw = st.toggle("Raw latent dimensions", key="explore_raw_mode")
+        z = truncate(z_from_seed(int(seed), generator.latent_dim), psi)
+        if raw:
+            pages = max(1, -(-generator.latent_dim // SLIDERS))
+            page = st.number_input("Dimensions page", 1, pages, 1, key="explore_dim_page")
+            for d in range((page - 1) * SLIDERS, min(page * SLIDERS, generator.latent_dim)):
+                z[d] += st.slider(f"z[{d}]", -3.0, 3.0, 0.0, 0.1, key=f"explore_raw_{d}")
+        else:
+            amounts = np.array([st.slider(name, -3.0, 3.0, 0.0, 0.1,
+                                          key=f"explore_dir_{pca_names[i]}")
+                                for i, name in enumerate(direction_names)], np.float32)
+            z = apply_directions(z, directions, amounts)
+        loaded = st.file_uploader("Load a saved latent (.npy or .json)", type=["npy", "json"],
+                                  key="explore_latent_upload")
+        if loaded is not None:
+            try:
+                z = load_latent(loaded.getvalue(), generator.latent_dim)[0]
+            except DcganError as exc:
+                show_error(exc)
+    with right:
+        image = generator.images(z[None])[0]
+        size = st.select_slider("Size", [64, 128, 256, 512], 512, key="explore_size")
+        method = st.radio("Upscaling", ["nearest", "lanczos"], horizontal=True,
+                          key="explore_method")
+        big = upscale(image, size, method)
+        st.image(png_bytes(big), caption=f"seed {seed}", width=512)
+        d1, d2, d3 = st.columns(3)
+        d1.download_button("Download PNG", png_bytes(big), f"portrait_seed{seed:06d}_{size}.png",
+                           "image/png", key="explore_dl_png")
+        d2.download_button("Latent .npy", latent_npy(z), f"latent_seed{seed:06d}.npy",
+                           "application/octet-stream", key="explore_dl_npy")
+        d3.download_button("Latent .json", latent_json(z, seed=int(seed), truncation=psi),
+                           f"latent_seed{seed:06d}.json", "application/json",
+                           key="explore_dl_json")
+
+with grid:
+    c1, c2 = st.columns(2)
+    first = c1.number_input("First seed", 0, 2**31 - 1000, 0, key="explore_grid_first")
+    count = c2.select_slider("Portraits", [16, 32, 64], 16, key="explore_grid_count")
+    seeds = list(range(int(first), int(first) + count))
+    z_grid = truncate(z_from_seeds(seeds, generator.latent_dim), psi)
+    images = generator.images(z_grid)
+    st.image(grid_png(images, 8, 2), caption=f"seeds {seeds[0]}-{seeds[-1]}", width=640)
+    c1, c2, c3 = st.columns(3)
+    pick = c1.selectbox("Make current", seeds, key="explore_grid_pick")
+    c1.button("Use this seed", key="explore_grid_use",
+              on_click=lambda: st.session_state.update(explore_seed=int(pick)))
+    c2.download_button("Download ZIP", portraits_zip(images, seeds, z_grid),
+                       f"portraits_seeds{seeds[0]}-{seeds[-1]}.zip", "application/zip",
+                       key="explore_dl_zip")
+    c3.download_button("Download grid PNG", grid_png(images, 8, 4),
+                       f"grid_seeds{seeds[0]}-{seeds[-1]}.png", "image/png",
+                       key="explore_dl_grid")
+
+with interp:
+    c1, c2, c3 = st.columns(3)
+    start = c1.number_input("Start seed", 0, 2**31 - 1, 0, key="explore_int_start")
+    middle = c2.number_input("Middle seed (-1 = none)", -1, 2**31 - 1, -1,
+                             key="explore_int_middle")
+    end = c3.number_input("End seed", 0, 2**31 - 1, 1, key="explore_int_end")
+    c1, c2 = st.columns(2)
+    how = c1.radio("Path", ["slerp", "lerp"], horizontal=True, key="explore_int_method")
+    steps = c2.slider("Steps", 4, 120, 24, key="explore_int_steps")
+    keys = [int(start)] + ([int(middle)] if middle >= 0 else []) + [int(end)]
+    path = interpolate(truncate(z_from_seeds(keys, generator.latent_dim), psi), steps, how)
+    frames = generator.images(path)
+    strip = frames[np.linspace(0, len(frames) - 1, min(12, len(frames))).astype(int)]
+    st.image(image_grid(strip, columns=len(strip)), caption="Strip", width="stretch")
+    gif = gif_bytes(frames, fps=12)
+    st.image(gif, caption="Animated", width=256)
+    name = f"interpolation_{how}_{'-'.join(map(str, keys))}_{steps}"
+    c1, c2 = st.columns(2)
+    c1.download_button("Download GIF", gif, f"{name}.gif", "image/gif", key="explore_dl_gif")
+    if c2.button("Make MP4", key="explore_mp4"):
+        st.session_state["explore_mp4_data"] = (name, mp4_bytes(frames))
+    saved = st.session_state.get("explore_mp4_data")
+    if saved and saved[0] == name:
+        c2.download_button("Download MP4", saved[1], f"{name}.mp4", "video/mp4",
+                           key="explore_dl_mp4")
+
+with label:
+    st.write("Tick the portraits that show the attribute (e.g. smiling), name it, and Fit: "
+             "the direction from the unticked to the ticked ones becomes a slider.")
+    base = st.number_input("Samples from seed", 0, 2**31 - 100, 1000, key="explore_lab_base")
+    label_seeds = list(range(int(base), int(base) + 16))
+    label_images = generator.from_seeds(label_seeds)
+    ticks = []
+    for row in range(4):
+        columns = st.columns(4)
+        for col in range(4):
+            i = row * 4 + col
+            columns[col].image(png_bytes(upscale(label_images[i], 128)), width=128)
+            ticks.append(columns[col].checkbox(f"seed {label_seeds[i]}",
+                                               key=f"explore_lab_{label_seeds[i]}"))
+    name = st.text_input("Direction name", "smiling", key="explore_lab_name")
+    if st.button("Fit direction", key="explore_lab_fit"):
+        try:
+            vector = labelled_direction(z_from_seeds(label_seeds, generator.latent_dim),
+                                        np.array(ticks))
+            if run_dir is None:
+                st.warning("Directions are saved with training runs; this one is used now "
+                           "only.")
+            else:
+                save_direction(run_dir, name, vector)
+                st.success(f"Saved direction **{name}** with {run_dir.name}: it is the first "
+                           "slider on the Portrait tab.")
+        except (ValueError, DcganError) as exc:
+            show_error(exc)
+
+with compare:
+    if run_dir is None or len(list_checkpoints(run_dir)) < 2:
+        st.info("Compare needs a training run with two checkpoints or more.")
+    else:
+        names = [p.name for p in list_checkpoints(run_dir)]
+        c1, c2 = st.columns(2)
+        a = c1.selectbox("Checkpoint A", names, 0, key="explore_cmp_a")
+        b = c2.selectbox("Checkpoint B", names, len(names) - 1, key="explore_cmp_b")
+        seeds = list(range(8))
+        for column, ckpt in ((c1, a), (c2, b)):
+            other = _run_generator(str(run_dir), ckpt)
+            column.image(grid_png(other.from_seeds(seeds), 4, 2), caption=ckpt, width=300)

@@ -1,0 +1,82 @@
+"""AppTest of the Explore page on a tiny finished run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dcgan.runs import create_run, load_directions
+from tests.conftest import tiny_config
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "explore.py")
+
+
+def page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=120).run()
+
+
+@pytest.fixture
+def trained(ws, tiny_dataset):
+    from dcgan.training import run_training
+
+    config = tiny_config("dcgan", epochs=2)
+    run = create_run(ws, config)
+    assert run_training(config, run) == "done"
+    return run
+
+
+def first_image(at) -> str:
+    return at.get("image")[0].proto.imgs[0].url
+
+
+def test_no_run_yet(ws):
+    at = page()
+    assert not at.exception
+    assert "No run has a checkpoint yet" in at.info[0].value
+
+
+def test_seed_and_sliders_change_the_portrait(ws, trained):
+    at = page()
+    assert not at.exception
+    assert trained.name in at.caption[0].value
+    before = first_image(at)
+    at.number_input(key="explore_seed").set_value(7).run()
+    after_seed = first_image(at)
+    assert after_seed != before
+    at.slider(key="explore_dir_PC1").set_value(3.0).run()
+    assert first_image(at) != after_seed
+    labels = {b.label for b in at.get("download_button")}
+    assert {"Download PNG", "Latent .npy", "Latent .json", "Download ZIP",
+            "Download grid PNG", "Download GIF"} <= labels
+    assert at.selectbox(key="explore_ckpt").options[0].startswith("ckpt-00002")
+
+
+def test_label_a_direction_saves_it_with_the_run(ws, trained):
+    at = page()
+    for seed in (1000, 1001, 1002, 1003):
+        at.checkbox(key=f"explore_lab_{seed}").check()
+    at.text_input(key="explore_lab_name").set_value("left-side")
+    at.button(key="explore_lab_fit").click().run()
+    assert not at.exception
+    saved = load_directions(trained)
+    assert list(saved) == ["left-side"] and len(saved["left-side"]) == 16
+    at.run()
+    assert at.slider(key="explore_dir_left-side") is not None
+
+
+def test_fit_without_labels_is_explained(ws, trained):
+    at = page()
+    at.button(key="explore_lab_fit").click().run()
+    assert not at.exception
+    assert "label at least one sample" in at.error[0].value
+
+
+def test_upload_of_a_bad_file_is_refused(ws):
+    at = page()
+    at.radio(key="explore_source").set_value("Upload a generator").run()
+    at.file_uploader(key="explore_upload").set_value(
+        [("gen.keras", b"not a model", "application/octet-stream")]).run()
+    assert not at.exception
+    assert "not a loadable Keras model" in at.error[0].value
