@@ -103,3 +103,70 @@ def test_dataset_then_train_stop_resume(app_server, page, tmp_path):
     assert status["pid"] != pid and status["resumed_from"].startswith("ckpt-")
     page.get_by_role("button", name="Stop").click()
     page.get_by_text("stopped ·").first.wait_for(timeout=60_000)
+
+
+def _train_tiny_run(home) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.e2e.conftest import ROOT
+
+    env = {**os.environ, "DCGAN_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for args in (["synth", "--name", "tiny", "--count", "32", "--size", "64", "--workers", "1"],
+                 ["prepare", "tiny", "--workers", "1"],
+                 ["train", "--dataset", "tiny", "--batch-size", "8", "--g-filters", "8",
+                  "--d-filters", "8", "--latent-dim", "16", "--epochs", "2",
+                  "--steps-per-epoch", "2", "--checkpoint-every", "1", "--no-progress"]):
+        out = subprocess.run([sys.executable, "-m", "dcgan", *args], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_explore_slider_interpolation_and_downloads(app_server, page, tmp_path):
+    from PIL import Image
+
+    base, home = app_server
+    _train_tiny_run(home)
+    page.goto(f"{base}/explore")
+    settle(page, timeout=120_000)
+    portrait = page.locator("[data-testid='stImage'] img").first
+    portrait.wait_for(timeout=120_000)
+    before = portrait.get_attribute("src")
+    thumb = page.get_by_role("slider").filter(visible=True).nth(1)  # after truncation: PC1
+    thumb.focus()
+    for _ in range(10):
+        thumb.press("ArrowRight")
+    settle(page)
+    page.wait_for_function(
+        "before => document.querySelector(\"[data-testid='stImage'] img\").src !== before",
+        arg=before, timeout=30_000)
+    shot(page, "explore")
+
+    page.get_by_role("tab", name="Interpolation").click()
+    settle(page)
+    with page.expect_download() as info:
+        visible(page.get_by_role("button", name="Download GIF")).click()
+    gif = tmp_path / info.value.suggested_filename
+    info.value.save_as(gif)
+    assert gif.name == "interpolation_slerp_0-1_24.gif"
+    with Image.open(gif) as anim:
+        assert anim.size == (256, 256) and anim.n_frames > 1
+        total = 0
+        for i in range(anim.n_frames):  # Pillow merges identical frames: count their time
+            anim.seek(i)
+            total += anim.info["duration"]
+        # 24 frames there and 22 back, at 83 ms each (GIF stores centiseconds)
+        assert abs(total - (24 + 22) * 83) <= (24 + 22) * 5
+
+    page.get_by_role("tab", name="Grid").click()
+    settle(page)
+    with page.expect_download() as info:
+        visible(page.get_by_role("button", name="Download ZIP")).click()
+    archive = tmp_path / info.value.suggested_filename
+    info.value.save_as(archive)
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+        assert len(names) == 17 and names[0] == "portrait_seed000000.png"
+        with Image.open(io.BytesIO(zf.read(names[0]))) as first:
+            assert first.size == (256, 256)
