@@ -8,7 +8,8 @@ from pathlib import Path
 
 from bench.common import ROOT
 
-BENCHMARKS = {"prepare": "bench.prepare_bench", "train": "bench.train_bench"}
+BENCHMARKS = {"prepare": "bench.prepare_bench", "train": "bench.train_bench",
+              "explore": "bench.explore_bench"}
 
 
 def main() -> int:

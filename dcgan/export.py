@@ -22,6 +22,8 @@ from dcgan.images import image_grid
 from dcgan.latent import z_from_seeds
 
 MAX_MODEL_BYTES = 200 * 1024 * 1024
+DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "demo"
+DEMO_GENERATOR = DEMO_DIR / "generator.keras"
 
 
 class GeneratorError(DcganError):
@@ -108,6 +110,20 @@ def load_generator_file(data: bytes, filename: str) -> RunGenerator:
                                  f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") \
                 from None
     return checked_generator(model, f"upload: {Path(filename).name}")
+
+
+def demo_available() -> bool:
+    return DEMO_GENERATOR.is_file()
+
+
+def load_demo_generator() -> RunGenerator:
+    """The generator bundled in assets/demo (trained by this project; see its model card)."""
+    import keras
+
+    if not demo_available():
+        raise GeneratorError(f"the bundled demo generator is missing: {DEMO_GENERATOR}")
+    model = keras.saving.load_model(DEMO_GENERATOR, compile=False, safe_mode=True)
+    return checked_generator(model, "bundled demo generator")
 
 
 def checked_generator(model, label: str) -> RunGenerator:

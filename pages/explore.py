@@ -13,10 +13,12 @@ import streamlit as st
 from dcgan.checkpoints import list_checkpoints
 from dcgan.errors import DcganError
 from dcgan.export import (
+    demo_available,
     gif_bytes,
     grid_png,
     latent_json,
     latent_npy,
+    load_demo_generator,
     load_generator_file,
     load_latent,
     load_run_generator,
@@ -50,6 +52,11 @@ def _run_generator(run_path: str, checkpoint: str):
     return load_run_generator(Path(run_path), Path(run_path) / "checkpoints" / checkpoint)
 
 
+@st.cache_resource(show_spinner="Loading the demo generator...")
+def _demo_generator():
+    return load_demo_generator()
+
+
 @st.cache_resource(show_spinner="Checking the uploaded generator...", max_entries=2)
 def _uploaded_generator(digest: str, name: str, _data: bytes):
     return load_generator_file(_data, name)
@@ -64,11 +71,13 @@ def _pca(label: str, _generator) -> tuple[np.ndarray, np.ndarray]:
 
 # --- which generator --------------------------------------------------------------------------
 runs = [r for r in list_runs(ws) if list_checkpoints(r.path)]
-source = st.radio("Generator", ["Training run", "Upload a generator"], horizontal=True,
-                  key="explore_source")
+sources = (["Bundled demo"] if demo_available() else []) + ["Training run", "Upload a generator"]
+source = st.radio("Generator", sources, horizontal=True, key="explore_source")
 generator, run_dir = None, None
 try:
-    if source == "Training run":
+    if source == "Bundled demo":
+        generator = _demo_generator()
+    elif source == "Training run":
         if not runs:
             st.info("No run has a checkpoint yet: train one on the Train page, or upload a "
                     "generator.")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from dcgan.cli import BUILTIN_COUNT, BUILTIN_DATASET
 from dcgan.errors import DcganError
+from dcgan.export import demo_available
 from dcgan.jobs import active_run, runs_with_state
 from dcgan.prepare import prepare_dataset
 from dcgan.synthetic import generate_dataset
@@ -37,7 +38,7 @@ if running is not None:
     st.info(f"Training now: **{running.name}**. The Train page shows it live.")
 
 st.subheader("Quick start")
-q1, q2 = st.columns(2)
+q1, q2, q3 = st.columns(3)
 if q1.button("Use the built-in synthetic portraits", type="primary", key="home_builtin"):
     try:
         with st.spinner("Drawing and preparing the synthetic portraits..."):
@@ -51,6 +52,10 @@ if q1.button("Use the built-in synthetic portraits", type="primary", key="home_b
         show_error(exc)
 if q2.button("Train", key="home_train"):
     st.switch_page("pages/train.py")
+if q3.button("Explore the demo generator", key="home_explore", disabled=not demo_available(),
+             help=None if demo_available() else "assets/demo/generator.keras is missing"):
+    st.session_state["explore_source"] = "Bundled demo"
+    st.switch_page("pages/explore.py")
 
 if datasets:
     st.subheader("Datasets")

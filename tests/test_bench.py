@@ -37,3 +37,14 @@ def test_quick_train_bench_writes_its_figures(tmp_path):
     for name in ("matmul_peak_gflops", "dcgan_step_img_per_s", "wgan-gp_step_pct_of_peak",
                  "dcgan_end_to_end_img_per_s", "peak_rss_mb_300_images"):
         assert results[f"train.{name}"]["value"] > 0
+
+
+def test_quick_explore_bench(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "explore",
+                          "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = {r["name"]: r["value"] for r in
+               json.loads((tmp_path / "bench/results.json").read_text())}
+    assert results["explore.portrait_ms"] > 0 and results["explore.grid64_ms"] > 0
+    assert "| one portrait" in (tmp_path / "BENCHMARKS.md").read_text()
