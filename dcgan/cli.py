@@ -6,6 +6,9 @@ Errors meant for people (dcgan.errors.DcganError) print one line and exit with s
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
@@ -14,6 +17,7 @@ from dcgan.workspace import Workspace
 
 BUILTIN_DATASET = "synthetic-portraits"
 BUILTIN_COUNT = 4000
+SPEED_FILE = "speed.json"  # the default settings' measured speed, written by bootstrap
 
 
 def _progress(desc: str, unit: str = "img") -> tuple[Callable[[int, int], None], Callable]:
@@ -110,6 +114,20 @@ def cmd_bootstrap(args: argparse.Namespace, ws: Workspace) -> int:
         generate_dataset(folder, args.count, seed=0)
     result = prepare_dataset(ws, BUILTIN_DATASET)
     print(f"workspace {ws.root}: {BUILTIN_DATASET} ready ({result.count} images)")
+    speed = ws.root / SPEED_FILE
+    if not args.skip_speed and not speed.is_file():
+        print("timing a few training steps of the default settings on this machine...")
+        out = subprocess.run([sys.executable, "-m", "dcgan", "estimate", "--preset", "dcgan"],
+                             capture_output=True, text=True, timeout=900,
+                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        if out.returncode == 0:
+            tmp = speed.with_name(f".{speed.name}.tmp")
+            tmp.write_text(out.stdout.strip().splitlines()[-1])
+            os.replace(tmp, speed)
+            print(f"  {json.loads(speed.read_text())['images_per_s']:.0f} images/s with the "
+                  "dcgan preset")
+        else:
+            print("  (could not time a step; the Train page can measure it later)")
     return 0
 
 
@@ -331,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bootstrap", formatter_class=fmt,
                        help="create and prepare the built-in synthetic dataset if missing")
     p.add_argument("--count", type=int, default=BUILTIN_COUNT, help="number of portraits")
+    p.add_argument("--skip-speed", action="store_true",
+                   help="do not time the default settings' train step")
     p.set_defaults(func=cmd_bootstrap)
     return parser
 

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dcgan.checkpoints import list_checkpoints
+from dcgan.cli import SPEED_FILE
 from dcgan.config import PRESET_HELP, PRESETS, Config, ConfigError, preset
 from dcgan.errors import DcganError
 from dcgan.export import progress_gif
@@ -29,7 +30,7 @@ from dcgan.jobs import (
     stop_job,
 )
 from dcgan.prepare import cached_count
-from dcgan.runs import read_metrics, read_status
+from dcgan.runs import read_json, read_metrics, read_status
 from pages.common import image_bytes, show_error, state_label, workspace
 
 ws = workspace()
@@ -133,6 +134,15 @@ with st.expander("New run", expanded=running is None):
                 show_error(exc)
     if "train_estimate_text" in st.session_state:
         c3.caption(st.session_state["train_estimate_text"])
+    else:
+        measured = read_json(ws.root / SPEED_FILE)
+        if measured and dataset:
+            default = preset("dcgan")
+            steps = counts[dataset] // default.train.batch_size
+            c3.caption(f"{measured['device'].split(';')[0]}: with the dcgan preset's defaults "
+                       f"an epoch of {dataset} takes about "
+                       f"{steps * measured['seconds_per_step'] / 60:.1f} min (measured at start)."
+                       " Estimate speed times your settings.")
     if c1.button("Start", type="primary", key="train_start",
                  disabled=running is not None or not dataset,
                  help="one job at a time: stop the running job first" if running else None):

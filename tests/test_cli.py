@@ -95,10 +95,16 @@ def test_allowed_roots_confine_cli_paths(tmp_path):
 
 def test_bootstrap_creates_the_builtin_dataset(tmp_path):
     home = tmp_path / "home"
-    out = dcgan("bootstrap", "--count", "30", home=home)
+    out = dcgan("bootstrap", "--count", "30", "--skip-speed", home=home)
     assert out.returncode == 0, out.stderr
     assert "synthetic-portraits ready (30 images)" in out.stdout
-    assert "ready (30 images)" in dcgan("bootstrap", home=home).stdout
+    assert not (home / "speed.json").exists()
+    out = dcgan("bootstrap", home=home)
+    assert "ready (30 images)" in out.stdout and "images/s with the dcgan preset" in out.stdout
+    import json
+
+    speed = json.loads((home / "speed.json").read_text())
+    assert speed["seconds_per_step"] > 0 and speed["images_per_s"] > 0 and speed["device"]
 
 
 @pytest.fixture

@@ -112,3 +112,15 @@ def test_crashed_run_offers_resume(ws, finished_run):
     assert "crashed" in progress_text(at)
     assert "Resume continues from its last checkpoint" in texts(at.warning)
     assert not at.button(key="train_resume").disabled
+
+
+def test_epoch_time_from_the_start_up_measurement(ws, tiny_dataset):
+    import json
+
+    (ws.root / "speed.json").write_text(json.dumps(
+        {"device": "CPU (2 cores); 1 replica(s)", "seconds_per_step": 1.5,
+         "images_per_s": 85.3, "gpus": 0}))
+    at = page()
+    assert not at.exception
+    # 32 images // batch 128 = 0 steps for tiny; the caption still names the device and minutes
+    assert "with the dcgan preset's defaults an epoch of tiny takes about" in texts(at.caption)
