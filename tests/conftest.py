@@ -109,3 +109,15 @@ def tiny_config(preset_name: str = "dcgan", **overrides):
 
     return preset(preset_name).with_overrides(**{"dataset": "tiny", "epochs": 2, **TINY,
                                                  **overrides})
+
+
+@pytest.fixture
+def finished_run(ws, tiny_dataset):
+    """A tiny dcgan run trained for 2 epochs (6 steps) in the test workspace."""
+    from dcgan.runs import create_run
+    from dcgan.training import run_training
+
+    config = tiny_config("dcgan", epochs=2)
+    run = create_run(ws, config)
+    assert run_training(config, run) == "done"
+    return run

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from dcgan.runs import create_run, load_directions
-from tests.conftest import tiny_config
+from dcgan.runs import load_directions
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "explore.py")
 
 
 def page() -> AppTest:
     return AppTest.from_file(PAGE, default_timeout=120).run()
-
-
-@pytest.fixture
-def trained(ws, tiny_dataset):
-    from dcgan.training import run_training
-
-    config = tiny_config("dcgan", epochs=2)
-    run = create_run(ws, config)
-    assert run_training(config, run) == "done"
-    return run
 
 
 def first_image(at) -> str:
@@ -37,10 +25,10 @@ def test_no_run_yet(ws):
     assert "No run has a checkpoint yet" in at.info[0].value
 
 
-def test_seed_and_sliders_change_the_portrait(ws, trained):
+def test_seed_and_sliders_change_the_portrait(ws, finished_run):
     at = page()
     assert not at.exception
-    assert trained.name in at.caption[0].value
+    assert finished_run.name in at.caption[0].value
     before = first_image(at)
     at.number_input(key="explore_seed").set_value(7).run()
     after_seed = first_image(at)
@@ -53,20 +41,20 @@ def test_seed_and_sliders_change_the_portrait(ws, trained):
     assert at.selectbox(key="explore_ckpt").options[0].startswith("ckpt-00002")
 
 
-def test_label_a_direction_saves_it_with_the_run(ws, trained):
+def test_label_a_direction_saves_it_with_the_run(ws, finished_run):
     at = page()
     for seed in (1000, 1001, 1002, 1003):
         at.checkbox(key=f"explore_lab_{seed}").check()
     at.text_input(key="explore_lab_name").set_value("left-side")
     at.button(key="explore_lab_fit").click().run()
     assert not at.exception
-    saved = load_directions(trained)
+    saved = load_directions(finished_run)
     assert list(saved) == ["left-side"] and len(saved["left-side"]) == 16
     at.run()
     assert at.slider(key="explore_dir_left-side") is not None
 
 
-def test_fit_without_labels_is_explained(ws, trained):
+def test_fit_without_labels_is_explained(ws, finished_run):
     at = page()
     at.button(key="explore_lab_fit").click().run()
     assert not at.exception

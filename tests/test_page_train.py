@@ -9,7 +9,6 @@ from streamlit.testing.v1 import AppTest
 
 from dcgan.jobs import hold_job_lock
 from dcgan.runs import create_run
-from tests.conftest import tiny_config
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "train.py")
 
@@ -24,16 +23,6 @@ def texts(elements) -> str:
 
 def progress_text(at: AppTest) -> str:
     return " ".join(p.proto.text for p in at.get("progress"))
-
-
-@pytest.fixture
-def finished_run(ws, tiny_dataset):
-    from dcgan.training import run_training
-
-    config = tiny_config("dcgan", epochs=2)
-    run = create_run(ws, config)
-    assert run_training(config, run) == "done"
-    return run
 
 
 def test_empty_workspace(ws):

@@ -14,6 +14,17 @@ def visible(locator):
     return locator.filter(visible=True).first
 
 
+def download(page, tab: str, button: str, folder):
+    """Open `tab`, click the download `button`, save the file; returns its path."""
+    page.get_by_role("tab", name=tab).click()
+    settle(page)
+    with page.expect_download() as info:
+        visible(page.get_by_role("button", name=button)).click()
+    path = folder / info.value.suggested_filename
+    info.value.save_as(path)
+    return path
+
+
 def set_number(page, label: str, value) -> None:
     field = visible(page.get_by_label(label, exact=True))
     field.fill(str(value))
@@ -141,14 +152,9 @@ def test_explore_slider_interpolation_and_downloads(app_server, page, tmp_path):
     page.wait_for_function(
         "before => document.querySelector(\"[data-testid='stImage'] img\").src !== before",
         arg=before, timeout=30_000)
-    shot(page, "explore")
+    shot(page, "explore-run")
 
-    page.get_by_role("tab", name="Interpolation").click()
-    settle(page)
-    with page.expect_download() as info:
-        visible(page.get_by_role("button", name="Download GIF")).click()
-    gif = tmp_path / info.value.suggested_filename
-    info.value.save_as(gif)
+    gif = download(page, "Interpolation", "Download GIF", tmp_path)
     assert gif.name == "interpolation_slerp_0-1_24.gif"
     with Image.open(gif) as anim:
         assert anim.size == (256, 256) and anim.n_frames > 1
@@ -159,14 +165,23 @@ def test_explore_slider_interpolation_and_downloads(app_server, page, tmp_path):
         # 24 frames there and 22 back, at 83 ms each (GIF stores centiseconds)
         assert abs(total - (24 + 22) * 83) <= (24 + 22) * 5
 
-    page.get_by_role("tab", name="Grid").click()
-    settle(page)
-    with page.expect_download() as info:
-        visible(page.get_by_role("button", name="Download ZIP")).click()
-    archive = tmp_path / info.value.suggested_filename
-    info.value.save_as(archive)
+    archive = download(page, "Grid", "Download ZIP", tmp_path)
     with zipfile.ZipFile(archive) as zf:
         names = zf.namelist()
         assert len(names) == 17 and names[0] == "portrait_seed000000.png"
         with Image.open(io.BytesIO(zf.read(names[0]))) as first:
             assert first.size == (256, 256)
+
+
+def test_fresh_workspace_explores_the_demo(app_server, page):
+    base, home = app_server
+    page.goto(base)
+    settle(page)
+    page.get_by_role("button", name="Explore the demo generator").click()
+    settle(page, timeout=120_000)
+    page.get_by_text("bundled demo generator · latent size").wait_for(timeout=120_000)
+    portrait = page.locator("[data-testid='stImage'] img").first
+    portrait.wait_for()
+    assert portrait.evaluate("img => img.naturalWidth") == 512
+    assert not list((home / "GAN_MODEL").glob("0*"))  # no training was needed
+    shot(page, "explore")
