@@ -5,6 +5,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# ADDRESS=0.0.0.0 serves other machines too (then set DCGAN_ALLOWED_ROOTS deliberately).
+ADDRESS ?= localhost
 GPU ?= 0
 export DCGAN_HOME ?= $(CURDIR)/workspace
 
@@ -32,7 +34,8 @@ $(VENV)/.dev: $(VENV)/.run-$(GPU) requirements-dev.txt
 run: $(VENV)/.run-$(GPU)
 	$(PY) -m dcgan bootstrap
 	@echo "DCGAN Portrait Studio: http://localhost:$(PORT)  (workspace: $(DCGAN_HOME); stop with Ctrl+C)"
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS) \
+		--server.headless true
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
