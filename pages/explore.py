@@ -132,8 +132,10 @@ with portrait:
         b1.button("Randomise", on_click=_randomise, key="explore_random")
         b2.button("Reset sliders", on_click=_reset, key="explore_reset")
         psi = st.slider("Truncation (1 = none)", 0.0, 1.0, 1.0, 0.05, key="explore_psi")
+        cut = st.number_input("Resample components beyond (0 = off)", 0.0, 4.0, 0.0, 0.25,
+                              key="explore_cut")
         raw = st.toggle("Raw latent dimensions", key="explore_raw_mode")
-        z = truncate(z_from_seed(int(seed), generator.latent_dim), psi)
+        z = truncate(z_from_seed(int(seed), generator.latent_dim), psi, cut or None, int(seed))
         if raw:
             pages = max(1, -(-generator.latent_dim // SLIDERS))
             page = st.number_input("Dimensions page", 1, pages, 1, key="explore_dim_page")
@@ -195,8 +197,14 @@ with interp:
     c1, c2 = st.columns(2)
     how = c1.radio("Path", ["slerp", "lerp"], horizontal=True, key="explore_int_method")
     steps = c2.slider("Steps", 4, 120, 24, key="explore_int_steps")
+    to_current = st.checkbox("End at the current portrait (its sliders or loaded latent)",
+                             key="explore_int_current")
     keys = [int(start)] + ([int(middle)] if middle >= 0 else []) + [int(end)]
-    path = interpolate(truncate(z_from_seeds(keys, generator.latent_dim), psi), steps, how)
+    keyframes = truncate(z_from_seeds(keys, generator.latent_dim), psi)
+    if to_current:
+        keyframes[-1] = z
+        keys[-1] = f"current{int(seed)}"
+    path = interpolate(keyframes, steps, how)
     frames = generator.images(path)
     strip = frames[np.linspace(0, len(frames) - 1, min(12, len(frames))).astype(int)]
     st.image(image_grid(strip, columns=len(strip)), caption="Strip", width="stretch")

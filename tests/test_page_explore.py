@@ -68,3 +68,13 @@ def test_upload_of_a_bad_file_is_refused(ws):
         [("gen.keras", b"not a model", "application/octet-stream")]).run()
     assert not at.exception
     assert "not a loadable Keras model" in at.error[0].value
+
+
+def test_interpolation_can_end_at_the_current_portrait(ws, finished_run):
+    at = page()
+    before = [b for b in at.get("download_button") if b.label == "Download GIF"]
+    at.checkbox(key="explore_int_current").check()
+    at.number_input(key="explore_cut").set_value(1.0).run()
+    assert not at.exception
+    gif = [b for b in at.get("download_button") if b.label == "Download GIF"][0]
+    assert before and gif.proto.url != before[0].proto.url
