@@ -76,5 +76,5 @@ def test_interpolation_can_end_at_the_current_portrait(ws, finished_run):
     at.checkbox(key="explore_int_current").check()
     at.number_input(key="explore_cut").set_value(1.0).run()
     assert not at.exception
-    gif = [b for b in at.get("download_button") if b.label == "Download GIF"][0]
+    gif = next(b for b in at.get("download_button") if b.label == "Download GIF")
     assert before and gif.proto.url != before[0].proto.url
