@@ -50,8 +50,8 @@ def test_label_a_direction_saves_it_with_the_run(ws, finished_run):
     assert not at.exception
     saved = load_directions(finished_run)
     assert list(saved) == ["left-side"] and len(saved["left-side"]) == 16
-    at.run()
-    assert at.slider(key="explore_dir_left-side") is not None
+    assert "Saved direction **left-side**" in at.success[0].value
+    assert at.slider(key="explore_dir_left-side").label == "left-side"
 
 
 def test_fit_without_labels_is_explained(ws, finished_run):
