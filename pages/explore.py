@@ -102,9 +102,10 @@ st.caption(f"{generator.label} · latent size {generator.latent_dim}")
 if "explore_flash" in st.session_state:
     st.success(st.session_state.pop("explore_flash"))
 
-directions, direction_names = _pca(generator.label, generator)
+# Keyed by the generator object too: two uploads may share a file name.
+directions, explained = _pca(f"{generator.label}|{id(generator)}", generator)
 pca_names = [f"PC{i + 1}" for i in range(len(directions))]
-direction_names = [f"PC{i + 1} ({v:.0%})" for i, v in enumerate(direction_names)]
+direction_names = [f"PC{i + 1} ({v:.0%})" for i, v in enumerate(explained)]
 if run_dir is not None:
     for name, vector in load_directions(run_dir).items():
         if len(vector) == generator.latent_dim:
@@ -142,7 +143,7 @@ def portrait_view() -> None:
         psi = st.slider("Truncation (1 = none)", 0.0, 1.0, 1.0, 0.05, key="explore_psi")
         cut = st.number_input("Resample components beyond (0 = off)", 0.0, 4.0, 0.0, 0.25,
                               key="explore_cut")
-        raw = st.toggle("Raw latent dimensions", key="explore_raw_mode")
+        raw = st.toggle("Raw latent dimensions", key="explore_rawdims")
         z = truncate(z_from_seed(int(seed), generator.latent_dim), psi, cut or None, int(seed))
         if raw:
             pages = max(1, -(-generator.latent_dim // SLIDERS))
