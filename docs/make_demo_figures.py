@@ -13,7 +13,7 @@ if __name__ == "__main__":
     demo = load_demo_generator()
     (out / "demo_grid.png").write_bytes(grid_png(demo.from_seeds(list(range(64))), 8, 2))
     keys = z_from_seeds([3, 11, 27, 40, 3], demo.latent_dim)
-    frames = demo.images(interpolate(keys, 64, "slerp"))
-    (out / "demo_interpolation.gif").write_bytes(gif_bytes(frames, fps=16, size=192,
+    frames = demo.images(interpolate(keys, 48, "slerp"))
+    (out / "demo_interpolation.gif").write_bytes(gif_bytes(frames, fps=12, size=128,
                                                            boomerang=False))
     print(out / "demo_grid.png", out / "demo_interpolation.gif")
