@@ -165,7 +165,7 @@ def portrait_view() -> None:
     with right:
         image = generator.images(z[None])[0]
         size = st.select_slider("Size", [64, 128, 256, 512], 512, key="explore_size")
-        method = st.radio("Upscaling", ["nearest", "lanczos"], horizontal=True,
+        method = st.radio("Upscaling", ["lanczos", "nearest"], horizontal=True,
                           key="explore_method")
         big = upscale(image, size, method)
         st.image(png_bytes(big), caption=f"seed {seed}", width=512)

@@ -11,8 +11,18 @@ from dcgan.runs import load_directions
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "explore.py")
 
 
-def page() -> AppTest:
-    return AppTest.from_file(PAGE, default_timeout=120).run()
+def page(source: str = "Training run") -> AppTest:
+    """The page with its generator source chosen (the bundled demo is the default)."""
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    return at.radio(key="explore_source").set_value(source).run()
+
+
+def test_opens_on_the_bundled_demo(ws):
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception
+    assert at.radio(key="explore_source").value == "Bundled demo"
+    assert at.caption[0].value == "bundled demo generator · latent size 64"
+    assert len(at.get("image")) >= 1
 
 
 def first_image(at) -> str:
@@ -62,8 +72,7 @@ def test_fit_without_labels_is_explained(ws, finished_run):
 
 
 def test_upload_of_a_bad_file_is_refused(ws):
-    at = page()
-    at.radio(key="explore_source").set_value("Upload a generator").run()
+    at = page("Upload a generator")
     at.file_uploader(key="explore_upload").set_value(
         [("gen.keras", b"not a model", "application/octet-stream")]).run()
     assert not at.exception
