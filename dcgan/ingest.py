@@ -9,6 +9,7 @@ when the import succeeds. import_report.json lists every skipped file with its r
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -23,6 +24,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from PIL import Image
 
 from dcgan.errors import ImageRejected, ImportRejected, PathNotAllowed
 from dcgan.images import IMAGE_SUFFIXES, decode_image, fit_short_side
@@ -150,12 +153,8 @@ class _DatasetWriter:
 
 def _declared_size(data: bytes) -> tuple[int, int] | None:
     """The stored (width, height) before EXIF rotation or downscaling, for statistics."""
-    from io import BytesIO
-
-    from PIL import Image
-
     try:
-        with Image.open(BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data)) as img:
             return img.size
     except Exception:
         return None

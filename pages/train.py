@@ -8,6 +8,7 @@ restart of the web server re-attaches to the running job.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -113,8 +114,7 @@ with st.expander("New run", expanded=running is None):
             flags += ["--" + name.replace("_", "-"), str(config.get(name))]
         out = subprocess.run([sys.executable, "-m", "dcgan", "estimate", "--preset",
                               config.preset, *flags], capture_output=True, text=True,
-                             timeout=600, env={**__import__("os").environ,
-                                               "TF_CPP_MIN_LOG_LEVEL": "2"})
+                             timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
         if out.returncode != 0:
             raise DcganError(out.stderr.strip().splitlines()[-1] if out.stderr else "failed")
         return json.loads(out.stdout.strip().splitlines()[-1])
