@@ -236,29 +236,28 @@ PRESETS: dict[str, Config] = {
         train={"loss": "bce", "g_lr": 2e-4, "d_lr": 2e-4, "g_beta1": 0.5, "d_beta1": 0.5,
                "batch_size": 128, "epochs": 25},
     ),
-    # Gulrajani et al. 2017 on the DCGAN networks: no batch norm in the critic.
-    "wgan-gp": _preset(
-        "wgan-gp", data={"flip": True},
-        model={"arch": "dcgan", "latent_dim": 100, "g_depth": 4, "g_filters": 64,
-               "d_filters": 64, "g_norm": "batch", "d_norm": "layer", "output": "tanh"},
-        train={"loss": "wgan-gp", "g_lr": 1e-4, "d_lr": 1e-4, "g_beta1": 0.0, "g_beta2": 0.9,
-               "d_beta1": 0.0, "d_beta2": 0.9, "n_critic": 5, "gp_weight": 10.0,
-               "epochs": 25},
-    ),
-    # The bundled demo generator (assets/demo): the paper's architecture at a quarter of its
-    # width and a 64-d latent, about 3x more images per CPU minute; the synthetic portraits
-    # have few factors of variation, which this capacity covers. One-sided label smoothing
-    # 0.1 keeps the discriminator from saturating: without it, it won outright after ~10
-    # epochs on the synthetic portraits and the generator collapsed.
-    "demo": _preset(
-        "demo", data={"flip": True},
-        model={"arch": "dcgan", "latent_dim": 64, "g_depth": 4, "g_filters": 32,
-               "d_filters": 32, "g_norm": "batch", "d_norm": "batch", "output": "tanh"},
-        train={"loss": "bce", "g_lr": 2e-4, "d_lr": 2e-4, "g_beta1": 0.5, "d_beta1": 0.5,
-               "batch_size": 64, "epochs": 25, "checkpoint_every": 1, "keep_checkpoints": 30,
-               "label_smoothing": 0.1},
-    ),
 }
+
+
+def _variant(base: str, name: str, **changes: Any) -> Config:
+    """A preset that differs from `base` only by `changes` (flat field names)."""
+    config = PRESETS[base].with_overrides(**changes)
+    config.preset = name
+    return config
+
+
+# Gulrajani et al. 2017 on the DCGAN networks: no batch norm in the critic.
+PRESETS["wgan-gp"] = _variant(
+    "dcgan", "wgan-gp", d_norm="layer", loss="wgan-gp", g_lr=1e-4, d_lr=1e-4, g_beta1=0.0,
+    g_beta2=0.9, d_beta1=0.0, d_beta2=0.9, n_critic=5, gp_weight=10.0, batch_size=64)
+# The bundled demo generator (assets/demo): the paper's architecture at a quarter of its
+# width and a 64-d latent, about 3x more images per CPU minute; the synthetic portraits have
+# few factors of variation, which this capacity covers. One-sided label smoothing 0.1 keeps
+# the discriminator from saturating: without it, it won outright after ~10 epochs on the
+# synthetic portraits and the generator collapsed.
+PRESETS["demo"] = _variant(
+    "dcgan", "demo", latent_dim=64, g_filters=32, d_filters=32, batch_size=64,
+    checkpoint_every=1, keep_checkpoints=30, label_smoothing=0.1)
 
 PRESET_HELP = {
     "ml241": "the original ML241 design: sigmoid output, max-pooling discriminator, "
