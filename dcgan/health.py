@@ -1,0 +1,79 @@
+"""Warnings about a run's health from its metric history: collapse, a winning D, stalled SWD.
+
+Pure functions over metrics.jsonl records (no TensorFlow), used by the training loop (into
+status.json) and by the Train page. Each warning is {"code", "message", "advice"}.
+"""
+
+from __future__ import annotations
+
+# Mode collapse: generated pairs alike far beyond real pairs. Real portraits score ~0.1-0.3
+# (MS-SSIM, 4 scales); a generator drawing a handful of faces scores 0.5 and more.
+COLLAPSE_MARGIN = 0.15
+# The discriminator wins outright: with BCE, D(x) near 1 and D(G(z)) near 0 for this many
+# consecutive epochs means the generator's gradient has vanished.
+D_WINS_EPOCHS = 5
+D_WINS_REAL, D_WINS_FAKE = 0.95, 0.05
+# Stalled: the best SWD has not improved by STALL_GAIN over the last STALL_EVALS evaluations
+# while still STALL_FLOOR_FACTOR x above the real-vs-real floor.
+STALL_EVALS = 4
+STALL_GAIN = 0.05
+STALL_FLOOR_FACTOR = 2.0
+
+
+def _warning(code: str, message: str, advice: str) -> dict:
+    return {"code": code, "message": message, "advice": advice}
+
+
+def collapse_warning(evals: list[dict]) -> dict | None:
+    if not evals or "ms_ssim_real" not in evals[-1]:
+        return None
+    last = evals[-1]
+    if last["ms_ssim"] - last["ms_ssim_real"] <= COLLAPSE_MARGIN:
+        return None
+    return _warning(
+        "collapse",
+        f"possible mode collapse: generated portraits are much more alike than real ones "
+        f"(MS-SSIM {last['ms_ssim']:.2f} vs {last['ms_ssim_real']:.2f} at epoch "
+        f"{last['epoch']})",
+        "raise label smoothing (0.1-0.2) or label noise, lower the generator's learning rate, "
+        "or try the wgan-gp preset; resume from a checkpoint before the collapse")
+
+
+def d_wins_warning(epochs: list[dict], loss: str) -> dict | None:
+    if loss != "bce" or len(epochs) < D_WINS_EPOCHS:
+        return None
+    recent = epochs[-D_WINS_EPOCHS:]
+    if not all(r.get("d_real", 0.0) > D_WINS_REAL and r.get("d_fake", 1.0) < D_WINS_FAKE
+               for r in recent):
+        return None
+    return _warning(
+        "d_wins",
+        f"the discriminator has won outright for {D_WINS_EPOCHS} epochs (D(x) "
+        f"{recent[-1]['d_real']:.2f}, D(G(z)) {recent[-1]['d_fake']:.3f}): the generator "
+        "gets almost no gradient",
+        "lower the discriminator's learning rate (e.g. a quarter of G's, as in ml241), add "
+        "label smoothing 0.1 or label noise 0.05, or switch to wgan-gp")
+
+
+def stalled_warning(evals: list[dict]) -> dict | None:
+    if len(evals) <= STALL_EVALS:
+        return None
+    before = min(r["swd"] for r in evals[:-STALL_EVALS])
+    recent = min(r["swd"] for r in evals[-STALL_EVALS:])
+    floor = evals[-1].get("swd_floor")
+    if recent < before * (1 - STALL_GAIN) or (floor and recent <= STALL_FLOOR_FACTOR * floor):
+        return None
+    return _warning(
+        "stalled",
+        f"SWD has not improved over the last {STALL_EVALS} evaluations (best {recent:.1f} vs "
+        f"{before:.1f} before" + (f"; real-vs-real floor {floor:.1f})" if floor else ")"),
+        "halve both learning rates and resume, try another preset, or stop here and keep the "
+        "best checkpoint: more epochs of the same are unlikely to help")
+
+
+def run_warnings(records: list[dict], loss: str) -> list[dict]:
+    """Current warnings from a run's metric records (any order of kinds, oldest first)."""
+    evals = [r for r in records if r.get("kind") == "eval" and "swd" in r]
+    epochs = [r for r in records if r.get("kind") == "epoch"]
+    found = (collapse_warning(evals), d_wins_warning(epochs, loss), stalled_warning(evals))
+    return [w for w in found if w is not None]

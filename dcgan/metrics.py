@@ -1,0 +1,337 @@
+"""Sample quality: sliced Wasserstein distance on Laplacian pyramids, MS-SSIM diversity.
+
+SWD follows ProGAN (Karras et al. 2018): each image becomes a Laplacian pyramid (64, 32, 16
+pixels), 128 random 7x7 neighbourhoods per image and level are the descriptors, each set's
+descriptors are normalised per colour channel, and the distance between two sets is the mean
+over random unit directions of the 1-D Wasserstein distance between their projections
+(sorted values compared rank by rank). Reported x1e3 per level and averaged. Lower is
+closer; two samples of the same distribution give the "floor", not 0.
+
+Because each set is normalised by its own per-channel mean and spread, a uniform change of
+brightness or contrast is invisible to SWD by design: it measures local structure (edges,
+texture, colour correlations), not global exposure.
+
+MS-SSIM diversity is the mean multi-scale SSIM over random pairs of images of one set: a
+collapsed generator draws near-identical faces, so its value rises far above the real data's.
+
+NumPy only at import time; TensorFlow is imported inside `ms_ssim_diversity`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SWD_PATCH = 7  # neighbourhood side
+SWD_PATCHES_PER_IMAGE = 128
+SWD_DIRECTIONS = 128  # random projections per repeat
+SWD_REPEATS = 4
+SWD_MIN_SIZE = 16  # the coarsest pyramid level: 64 -> 32 -> 16
+_BINOMIAL = np.array([1, 4, 6, 4, 1], np.float32) / 16.0
+
+# tf.image.ssim_multiscale's defaults (5 scales, 11x11 Gaussian) fail on 64x64 images: the
+# fifth scale is 4x4, smaller than the filter. We use 4 scales (64, 32, 16, 8) with a 7x7
+# Gaussian (sigma 1.5, +-2 sigma) and the first four of the standard weights of Wang et al.
+# 2003, renormalised to sum to 1.
+MS_SSIM_FILTER = 7
+MS_SSIM_WEIGHTS = tuple(w / sum((0.0448, 0.2856, 0.3001, 0.2363))
+                        for w in (0.0448, 0.2856, 0.3001, 0.2363))
+
+
+# --- Laplacian pyramid -------------------------------------------------------------------
+def _blur(x: np.ndarray) -> np.ndarray:
+    """Separable 5-tap binomial filter over axes 1 and 2 of (N, H, W, C), reflect padding."""
+    h, w = x.shape[1:3]
+    padded = np.pad(x, ((0, 0), (2, 2), (0, 0), (0, 0)), mode="reflect")
+    x = sum(weight * padded[:, k:k + h] for k, weight in enumerate(_BINOMIAL))
+    padded = np.pad(x, ((0, 0), (0, 0), (2, 2), (0, 0)), mode="reflect")
+    return sum(weight * padded[:, :, k:k + w] for k, weight in enumerate(_BINOMIAL))
+
+
+def _downsample(x: np.ndarray) -> np.ndarray:
+    return _blur(x)[:, ::2, ::2]
+
+
+def _upsample(x: np.ndarray) -> np.ndarray:
+    n, h, w, c = x.shape
+    up = np.zeros((n, 2 * h, 2 * w, c), np.float32)
+    up[:, ::2, ::2] = x
+    return _blur(up) * 4.0
+
+
+def laplacian_pyramid(images: np.ndarray, min_size: int = SWD_MIN_SIZE) -> list[np.ndarray]:
+    """(N, H, W, C) uint8 or float -> float32 levels, finest first; the last is low-pass.
+
+    For 64x64 images and min_size 16: band-pass 64x64, band-pass 32x32, low-pass 16x16.
+    """
+    current = images.astype(np.float32)
+    levels = []
+    while current.shape[1] > min_size:
+        smaller = _downsample(current)
+        levels.append(current - _upsample(smaller))
+        current = smaller
+    levels.append(current)
+    return levels
+
+
+# --- sliced Wasserstein distance ---------------------------------------------------------
+def patch_descriptors(level: np.ndarray, rng: np.random.Generator,
+                      per_image: int = SWD_PATCHES_PER_IMAGE,
+                      size: int = SWD_PATCH) -> np.ndarray:
+    """(N, H, W, C) -> (N * per_image, size * size * C) random neighbourhoods, normalised.
+
+    Normalised per channel over all descriptors of the set (mean 0, std 1), as in ProGAN.
+    """
+    n, h, w, c = level.shape
+    ys = rng.integers(0, h - size + 1, (n, per_image))
+    xs = rng.integers(0, w - size + 1, (n, per_image))
+    windows = np.lib.stride_tricks.sliding_window_view(level, (size, size), axis=(1, 2))
+    patches = windows[np.arange(n)[:, None], ys, xs]  # (N, per_image, C, size, size)
+    patches = np.moveaxis(patches, 2, -1)
+    patches = patches.reshape(-1, size * size, c)
+    patches -= patches.mean(axis=(0, 1), keepdims=True)
+    patches /= patches.std(axis=(0, 1), keepdims=True) + 1e-8
+    return patches.reshape(len(patches), -1)
+
+
+def _projected_w1(a: np.ndarray, b: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+    """Per direction (columns of dirs), mean |sorted(a . d) - sorted(b . d)|."""
+    pa = np.sort(dirs.T @ a.T, axis=1)  # (directions, M), each row sorted
+    pb = np.sort(dirs.T @ b.T, axis=1)
+    return np.mean(np.abs(pa - pb), axis=1)
+
+
+def sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
+                       directions: int = SWD_DIRECTIONS, repeats: int = SWD_REPEATS) -> float:
+    """Mean 1-D Wasserstein-1 distance between (M, D) descriptor sets over random directions.
+
+    Directions are unit vectors drawn from `rng`; blocks of them are projected and sorted on
+    all cores (NumPy's sort releases the GIL).
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"descriptor sets differ in shape: {a.shape} vs {b.shape}")
+    dirs = rng.standard_normal((a.shape[1], directions * repeats)).astype(np.float32)
+    dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
+    blocks = np.array_split(dirs, max(1, directions * repeats // 32), axis=1)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        per_direction = np.concatenate(list(pool.map(lambda d: _projected_w1(a, b, d),
+                                                     blocks)))
+    return float(np.mean(per_direction))
+
+
+def swd(images_a: np.ndarray, images_b: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """SWD x1e3 between two (N, 64, 64, 3) uint8 sets, per level and averaged.
+
+    Returns {"swd_64": .., "swd_32": .., "swd_16": .., "swd": mean of the levels}. The
+    larger set is subsampled to the smaller one's size (the sorted projections are compared
+    rank by rank). Both sets are cut at the same random positions and projected on the same
+    random directions, all drawn from `seed`, so identical sets give exactly 0.
+    """
+    n = min(len(images_a), len(images_b))
+    if n < 2:
+        raise ValueError("SWD needs at least 2 images in each set")
+    pick = np.random.default_rng([seed, 0x5D])
+    if len(images_a) > n:
+        images_a = images_a[np.sort(pick.choice(len(images_a), n, replace=False))]
+    if len(images_b) > n:
+        images_b = images_b[np.sort(pick.choice(len(images_b), n, replace=False))]
+    out = {}
+    for level, (level_a, level_b) in enumerate(zip(laplacian_pyramid(images_a),
+                                                   laplacian_pyramid(images_b), strict=True)):
+        desc_a = patch_descriptors(level_a, np.random.default_rng([seed, level, 0x9A]))
+        desc_b = patch_descriptors(level_b, np.random.default_rng([seed, level, 0x9A]))
+        distance = sliced_wasserstein(desc_a, desc_b, np.random.default_rng([seed, level, 0xD1]))
+        out[f"swd_{level_a.shape[1]}"] = 1e3 * distance
+    out["swd"] = float(np.mean(list(out.values())))
+    return out
+
+
+# --- MS-SSIM diversity ---------------------------------------------------------------------
+def random_pairs(count: int, pairs: int, rng: np.random.Generator) -> np.ndarray:
+    """(pairs, 2) indices of distinct images."""
+    if count < 2:
+        raise ValueError("MS-SSIM diversity needs at least 2 images")
+    first = rng.integers(0, count, pairs)
+    second = (first + rng.integers(1, count, pairs)) % count  # never equal to first
+    return np.stack([first, second], axis=1)
+
+
+def ms_ssim_diversity(images: np.ndarray, pairs: int = 1000, seed: int = 0,
+                      chunk: int = 500) -> float:
+    """Mean MS-SSIM over random distinct pairs of (N, 64, 64, 3) uint8 images, in [0, 1].
+
+    Higher means more alike: real portraits score low, a collapsed generator near 1.
+    """
+    import tensorflow as tf
+
+    index = random_pairs(len(images), pairs, np.random.default_rng([seed, 0x55]))
+    scores = []
+    for start in range(0, len(index), chunk):
+        part = index[start:start + chunk]
+        a = tf.constant(images[part[:, 0]], tf.float32)
+        b = tf.constant(images[part[:, 1]], tf.float32)
+        scores.append(tf.image.ssim_multiscale(
+            a, b, max_val=255.0, power_factors=MS_SSIM_WEIGHTS,
+            filter_size=MS_SSIM_FILTER).numpy())
+    return float(np.mean(np.concatenate(scores)))
+
+
+# --- evaluation against a real reference ---------------------------------------------------
+HOLD_OUT_FACTOR = 10  # hold images out of training only when they are <= 1/10 of the data
+
+
+@dataclass(frozen=True)
+class EvalSplit:
+    """Which cache rows evaluation uses, and whether they are kept out of training.
+
+    `reference` is compared with generated images; `floor` is a disjoint real sample of the
+    same size whose SWD to `reference` is the real-vs-real floor. When `held_out`, the
+    reference rows are excluded from training (`train_rows`); on datasets under
+    HOLD_OUT_FACTOR x n images both samples come from the training data.
+    """
+
+    reference: np.ndarray
+    floor: np.ndarray
+    train_rows: np.ndarray | None  # None: train on every row
+    held_out: bool
+
+    @property
+    def size(self) -> int:
+        return len(self.reference)
+
+
+def eval_split(count: int, n: int, seed: int) -> EvalSplit:
+    """Choose `n` (at most count // 2) reference rows and `n` floor rows of a `count`-row cache."""
+    n = min(n, count // 2)
+    if n < 2:
+        raise ValueError(f"evaluation needs at least 4 images; the dataset has {count}")
+    order = np.random.default_rng([seed, 0xE7A1]).permutation(count)
+    reference, floor = np.sort(order[:n]), np.sort(order[n:2 * n])
+    held_out = count >= HOLD_OUT_FACTOR * n
+    train_rows = np.sort(order[n:]) if held_out else None
+    return EvalSplit(reference, floor, train_rows, held_out)
+
+
+def quality(fake: np.ndarray, reference: np.ndarray, seed: int = 0,
+            pairs: int = 1000) -> dict[str, float]:
+    """SWD (per level and mean) of `fake` to `reference`, and MS-SSIM diversity of `fake`."""
+    return {**swd(fake, reference, seed), "ms_ssim": ms_ssim_diversity(fake, pairs, seed)}
+
+
+def real_baseline(reference: np.ndarray, floor: np.ndarray, seed: int = 0,
+                  pairs: int = 1000) -> dict[str, float]:
+    """The real data's own figures: SWD floor (two disjoint real halves) and MS-SSIM."""
+    return {"swd_floor": swd(floor, reference, seed)["swd"],
+            "ms_ssim_real": ms_ssim_diversity(reference, pairs, seed)}
+
+
+# --- memorisation check --------------------------------------------------------------------
+def nearest_images(image: np.ndarray, cache_path: str | os.PathLike[str], k: int = 6,
+                   chunk: int = 2048) -> list[tuple[int, float]]:
+    """The `k` cache rows closest to one (64, 64, 3) uint8 image in pixel space.
+
+    Returns [(row, RMS distance in grey levels 0-255)], nearest first. The cache is read in
+    chunks, so memory stays small on large datasets.
+    """
+    from dcgan.pipeline import CacheReader
+
+    reader = CacheReader(cache_path)
+    if reader.shape[1:] != image.shape:
+        raise ValueError(f"image shape {image.shape} does not match the cache's "
+                         f"{reader.shape[1:]}")
+    target = image.astype(np.float32).reshape(1, -1)
+    best_rows, best_dist = np.empty(0, np.int64), np.empty(0, np.float32)
+    for start in range(0, len(reader), chunk):
+        rows = np.arange(start, min(start + chunk, len(reader)))
+        block = reader.read(rows).reshape(len(rows), -1).astype(np.float32)
+        dist = np.sqrt(np.mean((block - target) ** 2, axis=1))
+        best_rows = np.concatenate([best_rows, rows])
+        best_dist = np.concatenate([best_dist, dist])
+        keep = np.argsort(best_dist, kind="stable")[:k]
+        best_rows, best_dist = best_rows[keep], best_dist[keep]
+    return [(int(r), float(d)) for r, d in zip(best_rows, best_dist, strict=True)]
+
+
+def describe(record: dict) -> str:
+    """One line for people: 'SWD 41.2 (floor 9.8), MS-SSIM 0.21 (real 0.18)'."""
+    parts = [f"SWD {record['swd']:.1f}"]
+    if "swd_floor" in record:
+        parts[0] += f" (floor {record['swd_floor']:.1f})"
+    if "ms_ssim" in record:
+        text = f"MS-SSIM {record['ms_ssim']:.3f}"
+        if "ms_ssim_real" in record:
+            text += f" (real {record['ms_ssim_real']:.3f})"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+
+# --- scoring a generator -----------------------------------------------------------------
+class Evaluator:
+    """Scores a generator against a fixed real sample of a prepared cache.
+
+    The split (and so the reference images) depends only on (cache size, n, seed); the real
+    data's own figures are computed once and kept in `baseline_path` when given, so a resumed
+    run does not recompute them.
+    """
+
+    CHUNK = 256  # generated images per forward pass
+
+    def __init__(self, cache_path: str | os.PathLike[str], n: int, seed: int,
+                 baseline_path: str | os.PathLike[str] | None = None):
+        from dcgan.pipeline import CacheReader
+
+        self.reader = CacheReader(cache_path)
+        self.split = eval_split(len(self.reader), n, seed)
+        self.reference = self.reader.read(self.split.reference)
+        self.seed = seed
+        self.baseline_path = baseline_path
+        self._baseline: dict | None = None
+
+    def baseline(self) -> dict[str, float]:
+        """{"swd_floor", "ms_ssim_real"} of this split, computed at most once."""
+        if self._baseline is not None:
+            return self._baseline
+        key = {"count": len(self.reader), "n": self.split.size, "seed": self.seed}
+        if self.baseline_path is not None:
+            try:
+                saved = json.loads(Path(self.baseline_path).read_text())
+                if saved.get("key") == key:
+                    self._baseline = saved["values"]
+                    return self._baseline
+            except (OSError, ValueError, AttributeError):
+                pass
+        self._baseline = real_baseline(self.reference, self.reader.read(self.split.floor),
+                                       self.seed)
+        if self.baseline_path is not None:
+            tmp = f"{self.baseline_path}.tmp"
+            with open(tmp, "w") as fh:
+                json.dump({"key": key, "values": self._baseline}, fh)
+            os.replace(tmp, self.baseline_path)
+        return self._baseline
+
+    def latents(self, latent_dim: int) -> np.ndarray:
+        """The fixed (n, latent_dim) float32 noise every evaluation of a run uses."""
+        return np.random.default_rng([self.seed, 0xFA4E]).standard_normal(
+            (self.split.size, latent_dim)).astype(np.float32)
+
+    def __call__(self, sample_fn, latent_dim: int) -> dict:
+        """Score `sample_fn((k, latent) float32) -> (k, 64, 64, 3) uint8` against the reference.
+
+        Returns SWD per level and mean, MS-SSIM, the floor and real MS-SSIM, the number of
+        images, whether the reference was held out of training, and the seconds it took.
+        """
+        start = time.perf_counter()
+        z = self.latents(latent_dim)
+        fake = np.concatenate([sample_fn(z[i:i + self.CHUNK])
+                               for i in range(0, len(z), self.CHUNK)])
+        record = {**quality(fake, self.reference, self.seed), **self.baseline(),
+                  "eval_images": self.split.size, "held_out": self.split.held_out}
+        record["eval_seconds"] = time.perf_counter() - start
+        return record

@@ -1,0 +1,51 @@
+"""dcgan.health: collapse, a discriminator that wins, and stalled SWD, from metric records."""
+
+from __future__ import annotations
+
+from dcgan import health
+
+
+def evals(*swds, ms_ssim=0.2, real=0.2, floor=10.0):
+    return [{"kind": "eval", "epoch": 5 * (i + 1), "swd": s, "swd_floor": floor,
+             "ms_ssim": ms_ssim, "ms_ssim_real": real} for i, s in enumerate(swds)]
+
+
+def epochs(n, d_real=0.99, d_fake=0.01):
+    return [{"kind": "epoch", "epoch": i + 1, "d_real": d_real, "d_fake": d_fake}
+            for i in range(n)]
+
+
+def codes(records, loss="bce"):
+    return [w["code"] for w in health.run_warnings(records, loss)]
+
+
+def test_a_healthy_run_has_no_warnings():
+    assert codes(evals(90, 60, 40, 30, 25, 22) + epochs(30, 0.7, 0.3)) == []
+    assert codes([]) == []
+
+
+def test_collapse_when_fakes_are_far_more_alike_than_real_pairs():
+    found = health.run_warnings(evals(50, ms_ssim=0.55, real=0.2), "bce")
+    assert [w["code"] for w in found] == ["collapse"]
+    assert "0.55 vs 0.20 at epoch 5" in found[0]["message"]
+    assert "label smoothing" in found[0]["advice"]
+    assert codes(evals(50, ms_ssim=0.34, real=0.2)) == []  # within the margin
+
+
+def test_d_wins_needs_consecutive_epochs_and_bce():
+    assert codes(epochs(health.D_WINS_EPOCHS)) == ["d_wins"]
+    assert codes(epochs(health.D_WINS_EPOCHS - 1)) == []
+    recovered = epochs(health.D_WINS_EPOCHS) + epochs(1, 0.8, 0.3)
+    assert codes(recovered) == []
+    assert codes(epochs(10), loss="wgan-gp") == []  # critic outputs are not probabilities
+    message = health.run_warnings(epochs(6), "bce")[0]["message"]
+    assert "D(x) 0.99" in message and "D(G(z)) 0.010" in message
+
+
+def test_stalled_swd_well_above_the_floor():
+    assert codes(evals(80, 50, 49, 50, 51, 49.5)) == ["stalled"]
+    assert codes(evals(80, 50, 49, 45, 51, 49.5)) == []  # 10% better within the window
+    assert codes(evals(80, 50, 51, 52, 50)) == []  # too few evaluations to judge
+    assert codes(evals(30, 18, 19, 18, 19, 18.5)) == []  # already near the floor (10)
+    stalled = health.run_warnings(evals(80, 50, 49, 50, 51, 49.5), "bce")[0]
+    assert "best 49.0 vs 50.0 before; real-vs-real floor 10.0" in stalled["message"]

@@ -1,0 +1,189 @@
+"""dcgan.metrics: SWD on Laplacian pyramids, MS-SSIM diversity, splits, nearest images."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from dcgan import metrics
+from dcgan.synthetic import render_portrait
+
+
+@pytest.fixture(scope="module")
+def portraits() -> np.ndarray:
+    """192 synthetic 64x64 portraits: three disjoint samples of one distribution."""
+    return np.stack([np.asarray(render_portrait(7, i, size=64)) for i in range(192)])
+
+
+def blurred(images: np.ndarray, radius: float = 1.0) -> np.ndarray:
+    return np.stack([np.asarray(Image.fromarray(i).filter(ImageFilter.GaussianBlur(radius)))
+                     for i in images])
+
+
+def test_pyramid_levels_and_reconstruction(portraits):
+    levels = metrics.laplacian_pyramid(portraits[:4])
+    assert [lv.shape for lv in levels] == [(4, 64, 64, 3), (4, 32, 32, 3), (4, 16, 16, 3)]
+    # band-pass levels hold detail around 0; the low-pass level keeps the mean colour
+    assert abs(levels[0].mean()) < 2 and abs(levels[1].mean()) < 2
+    assert levels[2].mean() == pytest.approx(portraits[:4].mean(), abs=2)
+    # collapsing the pyramid gives the image back
+    image = levels[2]
+    for band in (levels[1], levels[0]):
+        image = metrics._upsample(image) + band
+    np.testing.assert_allclose(image, portraits[:4].astype(np.float32), atol=1e-3)
+
+
+def test_descriptors_are_patches_normalised_per_channel(portraits):
+    level = metrics.laplacian_pyramid(portraits[:10])[0]
+    desc = metrics.patch_descriptors(level, np.random.default_rng(0))
+    assert desc.shape == (10 * 128, 7 * 7 * 3)
+    per_channel = desc.reshape(-1, 49, 3)
+    np.testing.assert_allclose(per_channel.mean(axis=(0, 1)), 0, atol=1e-4)
+    np.testing.assert_allclose(per_channel.std(axis=(0, 1)), 1, atol=1e-3)
+
+
+def test_one_dimensional_case_is_the_wasserstein_distance():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((5000, 1)).astype(np.float32)
+    # every direction in 1-D is +-1, so SWD = W1(a, a + 0.5) = 0.5 exactly
+    assert metrics.sliced_wasserstein(a, a + 0.5, rng, directions=4, repeats=2) == \
+        pytest.approx(0.5, abs=1e-5)
+
+
+def test_identical_sets_give_zero_and_real_halves_a_small_floor(portraits):
+    a, b = portraits[:96], portraits[96:]
+    assert metrics.swd(a, a)["swd"] == 0.0
+    floor = metrics.swd(a, b)
+    assert set(floor) == {"swd_64", "swd_32", "swd_16", "swd"}
+    assert floor["swd"] == pytest.approx(np.mean([floor["swd_64"], floor["swd_32"],
+                                                  floor["swd_16"]]))
+    assert 0 < floor["swd"] < 40
+
+
+@pytest.mark.parametrize("change", ["blur", "shift", "noise", "collapse"])
+def test_a_changed_set_is_much_further_than_the_floor(portraits, change):
+    a, b = portraits[:96], portraits[96:]
+    changed = {
+        "blur": lambda: blurred(b, 1.0),
+        "shift": lambda: np.roll(b, 8, axis=2),
+        "noise": lambda: np.clip(b + np.random.default_rng(1).normal(0, 12, b.shape), 0,
+                                 255).astype(np.uint8),
+        "collapse": lambda: np.repeat(b[:3], 32, axis=0),
+    }[change]()
+    # at 96 images the floor is ~28 (the estimate is biased upwards on small samples); a
+    # 1-pixel blur or an 8-pixel shift scores ~50
+    assert metrics.swd(a, changed)["swd"] > 1.6 * metrics.swd(a, b)["swd"]
+
+
+def test_more_blur_is_further(portraits):
+    a, b = portraits[:96], portraits[96:]
+    light, heavy = metrics.swd(a, blurred(b, 0.7))["swd"], metrics.swd(a, blurred(b, 1.5))["swd"]
+    assert light < heavy
+
+
+def test_swd_is_stable_across_seeds_within_ten_percent(portraits):
+    a, b = portraits[:96], blurred(portraits[96:], 1.0)
+    values = [metrics.swd(a, b, seed)["swd"] for seed in range(4)]
+    assert len(set(values)) == 4  # the seed changes patches and directions...
+    assert (max(values) - min(values)) / np.mean(values) < 0.10  # ...but not the verdict
+    assert metrics.swd(a, b, 3) == metrics.swd(a, b, 3)
+
+
+def test_unequal_sets_are_subsampled_and_tiny_sets_refused(portraits):
+    assert metrics.swd(portraits[:96], portraits[96:150])["swd"] > 0
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.swd(portraits[:1], portraits[1:5])
+
+
+def test_ms_ssim_diversity_ranks_collapse_above_real(portraits):
+    real = metrics.ms_ssim_diversity(portraits[:96], pairs=200)
+    collapsed = metrics.ms_ssim_diversity(np.repeat(portraits[:2], 48, axis=0), pairs=200)
+    same = metrics.ms_ssim_diversity(np.repeat(portraits[:1], 8, axis=0), pairs=20)
+    assert 0.0 < real < 0.6
+    assert collapsed > real + 0.2
+    assert same == pytest.approx(1.0, abs=1e-4)
+
+
+def test_default_tf_ms_ssim_fails_on_64px_which_is_why_we_adjust():
+    import tensorflow as tf
+
+    x = tf.zeros([2, 64, 64, 3])
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.image.ssim_multiscale(x, x, 255.0)
+    assert sum(metrics.MS_SSIM_WEIGHTS) == pytest.approx(1.0)
+    assert 64 // 2 ** (len(metrics.MS_SSIM_WEIGHTS) - 1) >= metrics.MS_SSIM_FILTER
+
+
+def test_random_pairs_are_distinct():
+    pairs = metrics.random_pairs(3, 500, np.random.default_rng(0))
+    assert pairs.shape == (500, 2) and (pairs[:, 0] != pairs[:, 1]).all()
+    assert set(pairs.ravel()) == {0, 1, 2}
+
+
+def test_eval_split_holds_out_only_a_small_share():
+    small = metrics.eval_split(1000, 512, seed=0)
+    assert small.size == 500 and not small.held_out and small.train_rows is None
+    assert not set(small.reference) & set(small.floor)
+    large = metrics.eval_split(20_000, 512, seed=0)
+    assert large.held_out and large.size == 512
+    assert len(large.train_rows) == 20_000 - 512
+    assert not set(large.reference) & set(large.train_rows)
+    assert set(large.floor) <= set(large.train_rows)
+    again = metrics.eval_split(20_000, 512, seed=0)
+    assert (again.reference == large.reference).all()
+    with pytest.raises(ValueError, match="at least 4"):
+        metrics.eval_split(3, 512, seed=0)
+
+
+def write_cache(folder, images):
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "images.npy", images)
+    return folder / "images.npy"
+
+
+def test_nearest_images_finds_the_copy(tmp_path, portraits):
+    cache = write_cache(tmp_path, portraits)
+    target = portraits[150]
+    found = metrics.nearest_images(target, cache, k=3, chunk=40)  # spans chunks
+    assert found[0] == (150, 0.0)
+    assert len(found) == 3 and found[1][1] <= found[2][1] and found[1][1] > 0
+    noisy = np.clip(target.astype(int) + 3, 0, 255).astype(np.uint8)
+    assert metrics.nearest_images(noisy, cache, k=1)[0][0] == 150
+    with pytest.raises(ValueError, match="does not match"):
+        metrics.nearest_images(np.zeros((32, 32, 3), np.uint8), cache)
+
+
+def test_evaluator_scores_and_caches_its_baseline(tmp_path, portraits):
+    cache = write_cache(tmp_path / "data", portraits)
+    baseline = tmp_path / "baseline.json"
+    evaluator = metrics.Evaluator(cache, 64, seed=0, baseline_path=baseline)
+    copy_of_reference = evaluator.reference.copy()
+
+    def memoriser(z):  # "generates" the reference images themselves
+        start = memoriser.calls * len(z)
+        memoriser.calls += 1
+        return copy_of_reference[start:start + len(z)]
+
+    memoriser.calls = 0
+    record = evaluator(memoriser, latent_dim=8)
+    assert record["swd"] == 0.0 and record["eval_images"] == 64 and not record["held_out"]
+    assert 0 < record["swd_floor"] < 50 and 0 < record["ms_ssim_real"] < 0.6
+    assert record["ms_ssim"] == pytest.approx(record["ms_ssim_real"])
+    assert json.loads(baseline.read_text())["values"]["swd_floor"] == record["swd_floor"]
+    assert evaluator.latents(8).shape == (64, 8)
+    np.testing.assert_array_equal(evaluator.latents(8), evaluator.latents(8))
+    # a second evaluator reuses the stored baseline instead of recomputing it
+    saved = json.loads(baseline.read_text())
+    saved["values"]["swd_floor"] = 123.0
+    baseline.write_text(json.dumps(saved))
+    assert metrics.Evaluator(cache, 64, 0, baseline).baseline()["swd_floor"] == 123.0
+    assert metrics.Evaluator(cache, 32, 0, baseline).baseline()["swd_floor"] != 123.0
+
+
+def test_describe_is_one_readable_line():
+    text = metrics.describe({"swd": 41.23, "swd_floor": 9.8, "ms_ssim": 0.21,
+                             "ms_ssim_real": 0.18})
+    assert text == "SWD 41.2 (floor 9.8), MS-SSIM 0.210 (real 0.180)"
