@@ -246,6 +246,56 @@ def cmd_estimate(args: argparse.Namespace, ws: Workspace) -> int:
     return 0
 
 
+def find_checkpoint(run_dir, ref: str):
+    """A run's checkpoint by epoch number ("20") or file name ("ckpt-00020-000012345.npz")."""
+    from dcgan.checkpoints import CKPT_RE, list_checkpoints
+
+    found = list_checkpoints(run_dir)
+    for path in found:
+        if path.name == ref or (ref.isdigit() and int(CKPT_RE.match(path.name)[1]) == int(ref)):
+            return path
+    have = ", ".join(str(int(CKPT_RE.match(p.name)[1])) for p in found) or "none"
+    raise DcganError(f"--checkpoint: run {run_dir.name} has no checkpoint {ref!r}; "
+                     f"epochs with a checkpoint: {have}")
+
+
+def cmd_evaluate(args: argparse.Namespace, ws: Workspace) -> int:
+    """SWD and MS-SSIM of a run's generator vs its dataset; prints lines or one JSON object."""
+    from dcgan.config import Config
+    from dcgan.export import load_run_generator
+    from dcgan.metrics import Evaluator, describe, eval_split
+    from dcgan.runs import resolve_run
+
+    if args.n < 4:
+        raise DcganError("--n: at least 4 images are needed")
+    run_dir = resolve_run(ws, args.run)
+    config = Config.from_json((run_dir / "config.json").read_text())
+    checkpoint = find_checkpoint(run_dir, args.checkpoint) if args.checkpoint else None
+    generator = load_run_generator(run_dir, checkpoint)
+    cache = ws.cache_dir(config.data.dataset) / "images.npy"
+    if not cache.is_file():
+        raise DcganError(f"dataset {config.data.dataset!r} of run {run_dir.name} is not "
+                         f"prepared: run `python -m dcgan prepare {config.data.dataset}`")
+    seed = config.train.seed
+    evaluator = Evaluator(cache, args.n, seed)
+    record = evaluator(generator.images, generator.latent_dim)
+    # The reference was kept out of training only if it lies inside training's held-out rows.
+    trained = eval_split(len(evaluator.reader), config.train.eval_images, seed)
+    record["held_out"] = bool(config.train.eval_every and trained.held_out
+                              and evaluator.split.size <= trained.size)
+    record["generator"] = generator.label
+    if args.json:
+        print(json.dumps(record))
+        return 0
+    print(f"{generator.label}: {describe(record)}")
+    print("SWD x1e3 by level: " + ", ".join(f"{k[4:]}px {record[k]:.1f}"
+                                            for k in ("swd_64", "swd_32", "swd_16")))
+    print(f"{record['eval_images']} generated vs {record['eval_images']} real images "
+          f"({'held out of training' if record['held_out'] else 'seen in training'}), "
+          f"{record['eval_seconds']:.1f} s")
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace, ws: Workspace) -> int:
     from dcgan.jobs import runs_with_state
 
@@ -342,6 +392,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=3, help="timed steps")
     _add_config_flags(p)
     p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser("evaluate", formatter_class=fmt,
+                       help="SWD and MS-SSIM of a run's generator against its dataset")
+    p.add_argument("--run", required=True, help="run id, number or path")
+    p.add_argument("--checkpoint", default=None,
+                   help="epoch number or file name of a checkpoint (default: the latest)")
+    p.add_argument("--n", type=int, default=4096,
+                   help="generated and real images (at most half the dataset is used)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("runs", formatter_class=fmt, help="list training runs and states")
     p.set_defaults(func=cmd_runs)

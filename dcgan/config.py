@@ -59,6 +59,8 @@ class TrainConfig:
     checkpoint_every: int = 10  # epochs
     keep_checkpoints: int = 3
     log_every: int = 10  # steps between metric lines
+    eval_every: int = 5  # epochs between SWD / MS-SSIM evaluations (and the last); 0 = off
+    eval_images: int = 512  # generated and real images per evaluation (see dcgan.metrics)
     seed: int = 0
     strategy: str = "auto"  # "auto" | "one" | "mirrored" | "multiworker"
     mixed_precision: str = "auto"  # "auto" (bf16/fp16 on GPU, off on CPU) | "off" | ...
@@ -152,6 +154,8 @@ class Config:
         _range("checkpoint_every", t.checkpoint_every, 1, 100_000)
         _range("keep_checkpoints", t.keep_checkpoints, 1, 1000)
         _range("log_every", t.log_every, 1, 100_000)
+        _range("eval_every", t.eval_every, 0, 100_000)
+        _range("eval_images", t.eval_images, 2, 65_536)
         if m.d_norm == "batch" and t.loss == "wgan-gp":
             raise ConfigError("d_norm: 'batch' breaks the WGAN-GP gradient penalty; "
                               "use 'layer' or 'none'")

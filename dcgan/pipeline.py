@@ -137,23 +137,26 @@ def augment(images, seed, spec: InputSpec):
 
 
 def make_dataset(cache_path: str | os.PathLike[str], spec: InputSpec, *, start_epoch: int = 0,
-                 start_batch: int = 0, epochs: int | None = None, steps_per_epoch: int = 0):
+                 start_batch: int = 0, epochs: int | None = None, steps_per_epoch: int = 0,
+                 rows: np.ndarray | None = None):
     """A tf.data.Dataset of float32 (batch, H, W, 3) batches from images.npy.
 
     Full batches only (drop_remainder); `epochs=None` repeats forever; `steps_per_epoch`
     > 0 caps an epoch at that many batches. Starting at (start_epoch, start_batch)
-    continues a run exactly where it stopped.
+    continues a run exactly where it stopped. `rows` restricts training to those cache rows
+    (the others are held out for evaluation); None uses every row.
     """
     import tensorflow as tf
 
     reader = CacheReader(cache_path)
-    check_enough(len(reader), spec.batch_size)
+    train_rows = np.arange(len(reader)) if rows is None else np.asarray(rows)
+    check_enough(len(train_rows), spec.batch_size)
     height, width = reader.shape[1:3]
 
     def gen():
-        for rows, seed in _index_batches(len(reader), spec, start_epoch, start_batch, epochs,
-                                         steps_per_epoch):
-            yield reader.read(rows), seed
+        for picked, seed in _index_batches(len(train_rows), spec, start_epoch, start_batch,
+                                           epochs, steps_per_epoch):
+            yield reader.read(train_rows[picked]), seed
 
     signature = (tf.TensorSpec((spec.batch_size, height, width, 3), tf.uint8),
                  tf.TensorSpec((2,), tf.int64))

@@ -102,7 +102,8 @@ class GanTrainer:
             self.d_opt.build(self.discriminator.trainable_variables)
         replica_fn = tf.function(self._replica_step, jit_compile=device.jit)
         self._steps = {do_g: self._make_step(replica_fn, do_g) for do_g in (True, False)}
-        self._sample = tf.function(lambda z: self.generator(z, training=False))
+        self._sample = tf.function(lambda z: self.generator(z, training=False),
+                                   reduce_retracing=True)
         self._last_g_loss: float | None = None
 
     # --- the step --------------------------------------------------------------------------

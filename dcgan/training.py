@@ -24,13 +24,15 @@ from dcgan.checkpoints import (
 )
 from dcgan.config import Config
 from dcgan.errors import DcganError
+from dcgan.health import run_warnings
 from dcgan.images import image_grid
-from dcgan.runs import MetricsLog, update_status
+from dcgan.runs import MetricsLog, read_metrics, update_status
 from dcgan.workspace import Workspace
 
 ProgressFn = Callable[[dict], None]
 AbortFn = Callable[[], bool]
 SAMPLE_COUNT = 64
+NOT_SCALARS = ("kind", "epoch", "step", "time", "held_out", "eval_images")
 DIVERGED_ADVICE = ("lower both learning rates (halve --g-lr and --d-lr), raise label "
                    "smoothing, or try the wgan-gp preset; then start a new run or resume")
 
@@ -55,6 +57,7 @@ class _Loop:
                  abort_fn: AbortFn | None):
         import tensorflow as tf
 
+        from dcgan.metrics import Evaluator
         from dcgan.pipeline import CacheReader, InputSpec, check_enough, make_dataset
         from dcgan.trainer import GanTrainer, configure_threads, setup_device
 
@@ -71,9 +74,13 @@ class _Loop:
                              f"`python -m dcgan prepare {config.data.dataset}`")
         reader = CacheReader(cache)
         t = config.train
-        check_enough(len(reader), t.batch_size, f"dataset {config.data.dataset!r}")
-        config.validate(dataset_size=len(reader))
-        self.steps_per_epoch = len(reader) // t.batch_size
+        self.evaluator = Evaluator(cache, t.eval_images, t.seed, run_dir / "eval_baseline.json") \
+            if t.eval_every and len(reader) >= 4 else None
+        train_rows = self.evaluator.split.train_rows if self.evaluator else None
+        train_count = len(reader) if train_rows is None else len(train_rows)
+        check_enough(train_count, t.batch_size, f"dataset {config.data.dataset!r}")
+        config.validate(dataset_size=train_count)
+        self.steps_per_epoch = train_count // t.batch_size
         if t.steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, t.steps_per_epoch)
         self.device = setup_device(config)
@@ -92,12 +99,13 @@ class _Loop:
             self.metrics.truncate_after(self.step)
             ensure_space(run_dir, 3 * sum(a.nbytes for v in self.trainer.get_state().values()
                                           for a in v) + (50 << 20))
+        self.history = [r for r in read_metrics(run_dir) if r.get("kind") in ("epoch", "eval")]
         self.noise = fixed_noise(run_dir, config)
         spec = InputSpec(batch_size=t.batch_size, seed=t.seed, value_range=config.value_range,
                          flip=config.data.flip, rotation_deg=config.data.rotation_deg)
         dataset = make_dataset(cache, spec, start_epoch=self.epoch,
                                start_batch=self.batch_in_epoch,
-                               steps_per_epoch=self.steps_per_epoch)
+                               steps_per_epoch=self.steps_per_epoch, rows=train_rows)
         self.batches = iter(self.device.strategy.experimental_distribute_dataset(dataset))
         self.writer = tf.summary.create_file_writer(str(run_dir / "tensorboard")) \
             if self.is_chief else None
@@ -126,9 +134,11 @@ class _Loop:
         if not self.is_chief:
             return
         self.metrics.append(record)
+        if record["kind"] in ("epoch", "eval"):
+            self.history.append(record)
         with self.writer.as_default(step=self.step):
             for key, value in record.items():
-                if key not in ("kind", "epoch", "step", "time"):
+                if key not in NOT_SCALARS:
                     self.tf.summary.scalar(f"{record['kind']}/{key}", value)
 
     def samples(self) -> None:
@@ -190,6 +200,8 @@ class _Loop:
         self.log({"kind": "epoch", "epoch": self.epoch, "step": self.step,
                   "time": time.time(), **means})
         self.samples()
+        if self.evaluator and (self.epoch % t.eval_every == 0 or self.epoch == t.epochs):
+            self.evaluate()
         if self.epoch % t.checkpoint_every == 0 or self.epoch == t.epochs:
             state = self.trainer.get_state()
             if not all(np.all(np.isfinite(a)) for v in state.values() for a in v
@@ -197,7 +209,17 @@ class _Loop:
                 self.diverged({"weights": float("nan")})
                 raise NonFiniteState("weights hold NaN or Inf")
             self.checkpoint()
-        self.status()
+        self.status(warnings=run_warnings(self.history, t.loss))
+
+    def evaluate(self) -> None:
+        """SWD and MS-SSIM of the generator now vs the held-out sample, into metrics.jsonl."""
+        if not self.is_chief:
+            return
+        self.status(evaluating=True)
+        record = self.evaluator(self.trainer.sample, self.config.model.latent_dim)
+        self.log({"kind": "eval", "epoch": self.epoch, "step": self.step, "time": time.time(),
+                  **record})
+        self.status(evaluating=False)
 
     def diverged(self, values: dict) -> str:
         bad = ", ".join(k for k, v in values.items() if not np.isfinite(v))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -141,6 +142,22 @@ def test_train_generate_resume_and_runs(tiny_home, tmp_path):
     dcgan("generate", "--run", "1", "--seeds", "1-6", "--out", str(again), "--columns", "3",
           "--scale", "1", home=tiny_home)
     assert grid.read_bytes() == again.read_bytes()  # same seeds, same portraits
+
+    out = dcgan("evaluate", "--run", "1", "--n", "8", "--json", home=tiny_home)
+    assert out.returncode == 0, out.stderr[-2000:]
+    record = json.loads(out.stdout.strip().splitlines()[-1])
+    assert record["eval_images"] == 8 and record["held_out"] is False
+    assert record["swd"] > record["swd_floor"] > 0 and 0 <= record["ms_ssim"] <= 1
+    assert record["generator"] == "00001-tiny-ml241 @ ckpt-00002-000000004.npz"
+    out = dcgan("evaluate", "--run", "1", "--checkpoint", "1", "--n", "8", home=tiny_home)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("00001-tiny-ml241 @ ckpt-00001-000000002.npz: SWD ")
+    assert "8 generated vs 8 real images (seen in training)" in out.stdout
+    out = dcgan("evaluate", "--run", "1", "--checkpoint", "7", home=tiny_home)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: --checkpoint: run 00001-tiny-ml241 has no checkpoint '7'; epochs with a "
+        "checkpoint: 1, 2")
 
     out = dcgan("train", "--resume", "1", "--epochs", "3", "--no-progress", home=tiny_home)
     assert out.returncode == 0 and "done" in out.stdout

@@ -77,6 +77,23 @@ def test_order_depends_only_on_seed_and_epoch(cache):
     assert np.array_equal(epoch_order(10, 11, 0, shuffle=False), np.arange(10))
 
 
+def test_rows_restrict_training_to_a_subset(cache):
+    path, images = cache
+    spec = InputSpec(batch_size=2, flip=False, shuffle=False)
+    rows = np.array([1, 4, 5, 8, 9])  # rows 0, 2, 3, 6, 7 are held out
+    batches = collect(make_dataset(path, spec, epochs=1, rows=rows))
+    assert len(batches) == 2  # 5 // 2
+    np.testing.assert_allclose(np.concatenate(batches), images[[1, 4, 5, 8]] / 255.0,
+                               atol=1e-6)
+    shuffled = collect(make_dataset(path, InputSpec(batch_size=5, flip=False), epochs=3,
+                                    rows=rows))
+    for batch in shuffled:  # every epoch is a permutation of exactly those rows
+        assert sorted(np.rint(batch[:, 0, 0, 0] * 255).astype(int).tolist()) == \
+            sorted(images[rows, 0, 0, 0].tolist())
+    with pytest.raises(DatasetError, match="fewer than one batch of 6"):
+        make_dataset(path, InputSpec(batch_size=6), rows=rows)
+
+
 def test_flip_mirrors_some_images_and_keeps_the_rest(cache):
     path, images = cache
     spec = InputSpec(batch_size=10, shuffle=False, flip=True, seed=3)

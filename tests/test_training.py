@@ -131,3 +131,49 @@ def test_out_of_memory_advises_a_smaller_batch(ws, tiny_dataset, monkeypatch):
     with pytest.raises(DcganError, match="out of memory at batch size 8: reduce the batch"):
         run_training(config, run)
     assert "reduce the batch size" in json.loads((run / "status.json").read_text())["error"]
+
+
+def test_quality_is_evaluated_every_k_epochs_and_at_the_end(ws, tiny_dataset):
+    config = tiny_config("dcgan", epochs=3, eval_every=2, eval_images=12)
+    run = create_run(ws, config)
+    assert run_training(config, run) == "done"
+    evals = [r for r in read_metrics(run) if r["kind"] == "eval"]
+    assert [r["epoch"] for r in evals] == [2, 3]
+    assert [r["step"] for r in evals] == [6, 9]
+    for record in evals:
+        assert record["swd"] > 0 and record["swd_floor"] > 0
+        assert 0 <= record["ms_ssim"] <= 1 and 0 < record["ms_ssim_real"] < 1
+        assert record["eval_images"] == 12 and record["held_out"] is False
+    assert evals[0]["swd_floor"] == evals[1]["swd_floor"]  # computed once, kept on disk
+    assert json.loads((run / "eval_baseline.json").read_text())["key"]["n"] == 12
+    status = read_status(run)
+    assert isinstance(status["warnings"], list) and status["evaluating"] is False
+
+
+def test_evaluation_off_and_held_out_rows_never_trained_on(ws, tiny_dataset, monkeypatch):
+    config = tiny_config("dcgan", epochs=1, eval_every=0)
+    run = create_run(ws, config)
+    assert run_training(config, run) == "done"
+    assert not [r for r in read_metrics(run) if r["kind"] == "eval"]
+    assert not (run / "eval_baseline.json").exists()
+
+    # 32 images, 3 evaluation images: 32 >= 10 x 3, so the reference rows are held out
+    from dcgan import pipeline
+
+    seen = []
+    original = pipeline.CacheReader.read
+    monkeypatch.setattr(pipeline.CacheReader, "read",
+                        lambda self, rows: seen.extend(rows) or original(self, rows))
+    config = tiny_config("dcgan", epochs=2, eval_every=1, eval_images=3, steps_per_epoch=0)
+    run = create_run(ws, config)
+    assert run_training(config, run) == "done"
+    from dcgan.metrics import eval_split
+
+    split = eval_split(32, 3, config.train.seed)
+    evals = [r for r in read_metrics(run) if r["kind"] == "eval"]
+    assert split.held_out and all(r["held_out"] for r in evals)
+    assert read_status(run)["steps_per_epoch"] == 29 // 8
+    assert len(seen) >= 3 + 3 + 2 * 3 * 8  # reference, floor, 2 epochs of 3 batches
+    # each reference row is read once, by the evaluator; training never draws it
+    assert [seen.count(row) for row in split.reference] == [1, 1, 1]
+    assert all(seen.count(row) >= 2 for row in split.floor)  # floor rows are trained on
