@@ -107,11 +107,16 @@ class Config:
 
     @classmethod
     def from_dict(cls, raw: dict) -> Config:
+        train = dict(raw.get("train", {}))
+        if train and "eval_every" not in train:
+            # Written before quality evaluation existed: holding rows out now would change
+            # the data of a run being resumed, so such runs keep evaluation off.
+            train["eval_every"] = 0
         try:
             return cls(preset=raw.get("preset", "custom"),
                        data=DataConfig(**raw.get("data", {})),
                        model=ModelConfig(**raw.get("model", {})),
-                       train=TrainConfig(**raw.get("train", {})))
+                       train=TrainConfig(**train))
         except TypeError as exc:
             raise ConfigError(f"config has an unknown or missing field: {exc}") from None
 

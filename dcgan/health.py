@@ -7,8 +7,11 @@ status.json) and by the Train page. Each warning is {"code", "message", "advice"
 from __future__ import annotations
 
 # Mode collapse: generated pairs alike far beyond real pairs. Real portraits score ~0.1-0.3
-# (MS-SSIM, 4 scales); a generator drawing a handful of faces scores 0.5 and more.
+# (MS-SSIM, 4 scales); a generator drawing a handful of faces scores 0.5 and more. An
+# untrained generator also draws near-identical (grey) images, so the condition must hold at
+# COLLAPSE_EVALS evaluations in a row before it is called collapse.
 COLLAPSE_MARGIN = 0.15
+COLLAPSE_EVALS = 2
 # The discriminator wins outright: with BCE, D(x) near 1 and D(G(z)) near 0 for this many
 # consecutive epochs means the generator's gradient has vanished.
 D_WINS_EPOCHS = 5
@@ -25,11 +28,11 @@ def _warning(code: str, message: str, advice: str) -> dict:
 
 
 def collapse_warning(evals: list[dict]) -> dict | None:
-    if not evals or "ms_ssim_real" not in evals[-1]:
+    recent = evals[-COLLAPSE_EVALS:]
+    if len(recent) < COLLAPSE_EVALS or not all(
+            r["ms_ssim"] - r.get("ms_ssim_real", 1.0) > COLLAPSE_MARGIN for r in recent):
         return None
-    last = evals[-1]
-    if last["ms_ssim"] - last["ms_ssim_real"] <= COLLAPSE_MARGIN:
-        return None
+    last = recent[-1]
     return _warning(
         "collapse",
         f"possible mode collapse: generated portraits are much more alike than real ones "

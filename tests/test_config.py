@@ -87,3 +87,18 @@ def test_field_names_are_unique_and_flat():
     assert len(names) == len(set(names))
     assert {"dataset", "latent_dim", "g_lr", "epochs", "checkpoint_every", "seed",
             "steps_per_epoch", "batch_size", "d_lr"} <= set(names)
+
+
+def test_evaluation_settings_and_configs_from_before_them():
+    config = preset("dcgan")
+    assert (config.train.eval_every, config.train.eval_images) == (5, 512)
+    assert Config.from_json(config.to_json()).train.eval_every == 5
+    old = config.to_dict()
+    del old["train"]["eval_every"], old["train"]["eval_images"]
+    # a run written before evaluation existed must not start holding rows out on resume
+    assert Config.from_dict(old).train.eval_every == 0
+    assert Config.from_dict({"preset": "x"}).train.eval_every == 5  # nothing given: defaults
+    with pytest.raises(ConfigError, match="eval_images: 1 is out of range; allowed: 2 to"):
+        config.with_overrides(eval_images=1).validate()
+    with pytest.raises(ConfigError, match="eval_every: -1 is out of range"):
+        config.with_overrides(eval_every=-1).validate()
