@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from dcgan.checkpoints import list_checkpoints
+from dcgan.cli import BUILTIN_DATASET
 from dcgan.errors import DcganError
 from dcgan.export import (
     demo_available,
@@ -37,6 +38,8 @@ from dcgan.latent import (
     z_from_seed,
     z_from_seeds,
 )
+from dcgan.metrics import nearest_images
+from dcgan.pipeline import CacheReader
 from dcgan.runs import list_runs, load_directions, save_direction
 from pages.common import show_error, workspace
 
@@ -177,7 +180,41 @@ def portrait_view() -> None:
         d3.download_button("Latent .json", latent_json(z, seed=int(seed), truncation=psi),
                            f"latent_seed{seed:06d}.json", "application/json",
                            key="explore_dl_json")
+        with st.expander("Memorisation check: the nearest training images"):
+            nearest_view(image)
     st.session_state["explore_z"] = z
+
+
+def nearest_view(image: np.ndarray) -> None:
+    """On demand: the prepared images closest to `image` in pixel space (RMS grey levels)."""
+    prepared = [i.name for i in ws.list_datasets() if i.prepared_images]
+    if not prepared:
+        st.caption("No prepared dataset to compare with.")
+        return
+    trained_on = generator.config.data.dataset if generator.config else None
+    default = trained_on if trained_on in prepared else \
+        (BUILTIN_DATASET if BUILTIN_DATASET in prepared else prepared[0])
+    name = st.selectbox("Compare with", prepared, index=prepared.index(default),
+                        key="explore_nn_dataset",
+                        help=f"the generator was trained on {trained_on}" if trained_on else None)
+    digest = hashlib.sha256(image.tobytes() + name.encode()).hexdigest()
+    if st.button("Find the nearest images", key="explore_nn_go"):
+        cache = ws.cache_dir(name) / "images.npy"
+        with st.spinner(f"Comparing with every image of {name}..."):
+            st.session_state["explore_nn"] = (digest, nearest_images(image, cache, k=6))
+    found = st.session_state.get("explore_nn")
+    if not found or found[0] != digest:
+        st.caption("Is this portrait new, or a copy of a training image? Compare it with "
+                   "every image of the dataset (pixel space).")
+        return
+    rows = [row for row, _ in found[1]]
+    pictures = CacheReader(ws.cache_dir(name) / "images.npy").read(np.array(rows))
+    columns = st.columns(len(rows))
+    for column, picture, (row, distance) in zip(columns, pictures, found[1], strict=True):
+        column.image(png_bytes(upscale(picture, 128, "nearest")),
+                     caption=f"#{row} · RMS {distance:.1f}", width=128)
+    st.caption(f"RMS distance in grey levels (0-255): 0 is an exact copy, a few levels a "
+               f"near copy. Nearest here: {found[1][0][1]:.1f}.")
 
 
 @st.fragment

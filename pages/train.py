@@ -21,6 +21,7 @@ from dcgan.cli import SPEED_FILE
 from dcgan.config import PRESET_HELP, PRESETS, Config, ConfigError, preset
 from dcgan.errors import DcganError
 from dcgan.export import progress_gif
+from dcgan.health import run_warnings
 from dcgan.jobs import (
     JobRunning,
     active_run,
@@ -30,6 +31,7 @@ from dcgan.jobs import (
     start_job,
     stop_job,
 )
+from dcgan.metrics import describe
 from dcgan.prepare import cached_count
 from dcgan.runs import read_json, read_metrics, read_status
 from pages.common import image_bytes, show_error, state_label, workspace
@@ -91,6 +93,12 @@ with st.expander("New run", expanded=running is None):
             "flip": c1.checkbox("Flip augmentation", base.data.flip, key=key + "flip"),
             "rotation_deg": c2.number_input("Max rotation (degrees)", 0.0, 45.0,
                                             base.data.rotation_deg, key=key + "rot"),
+            "eval_every": c3.number_input(
+                "Quality check every (epochs, 0 = off)", 0, 100_000, t.eval_every,
+                key=key + "evalevery",
+                help="SWD and MS-SSIM against held-out real images; a few seconds each"),
+            "eval_images": c4.number_input("Images per quality check", 2, 65_536,
+                                           t.eval_images, key=key + "evalimages"),
         })
         values["d_beta1"], values["d_beta2"] = values["g_beta1"], values["g_beta2"]
     run_name = st.text_input("Run name (optional)", key="train_run_name",
@@ -197,6 +205,26 @@ def _curves(records: list[dict], keys: tuple[str, ...], title: str, x: str = "st
     return fig
 
 
+def _quality_charts(evals: list[dict]) -> tuple[go.Figure, go.Figure]:
+    """SWD with the real-vs-real floor, and MS-SSIM of generated vs real pairs, per epoch."""
+    epochs = [r["epoch"] for r in evals]
+    swd = go.Figure()
+    swd.add_scatter(x=epochs, y=[r["swd"] for r in evals], name="SWD", mode="lines+markers")
+    swd.add_scatter(x=epochs, y=[r.get("swd_floor") for r in evals], name="real vs real floor",
+                    mode="lines", line={"dash": "dash", "color": "grey"})
+    swd.update_layout(title="Quality: SWD x1e3 (lower is better)", height=300,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_title="epoch")
+    ssim = go.Figure()
+    ssim.add_scatter(x=epochs, y=[r["ms_ssim"] for r in evals], name="generated pairs",
+                     mode="lines+markers")
+    ssim.add_scatter(x=epochs, y=[r.get("ms_ssim_real") for r in evals], name="real pairs",
+                     mode="lines", line={"dash": "dash", "color": "grey"})
+    ssim.update_layout(title="Diversity: MS-SSIM (higher = more alike)", height=300,
+                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_title="epoch",
+                       yaxis_range=[0, 1])
+    return swd, ssim
+
+
 @st.fragment(run_every=2)
 def dashboard() -> None:
     status = read_status(run_dir)
@@ -235,6 +263,15 @@ def dashboard() -> None:
     records = read_metrics(run_dir)
     steps = [r for r in records if r.get("kind") == "step"]
     epoch_records = [r for r in records if r.get("kind") == "epoch"]
+    evals = [r for r in records if r.get("kind") == "eval"]
+    loss = Config.from_json((run_dir / "config.json").read_text()).train.loss
+    for warning in run_warnings(records, loss):
+        st.warning(f"{warning['message']}. Advice: {warning['advice']}.")
+    if evals:
+        st.caption(f"Quality at epoch {evals[-1]['epoch']}: {describe(evals[-1])}"
+                   + (" · checking quality now..." if status.get("evaluating") else ""))
+    elif status.get("evaluating"):
+        st.caption("Checking quality (SWD, MS-SSIM) now...")
     left, right = st.columns(2)
     if steps:
         left.plotly_chart(_curves(steps, ("d_loss", "g_loss"), "Losses per step"),
@@ -259,6 +296,11 @@ def dashboard() -> None:
             right.plotly_chart(_curves(epoch_records, ("d_loss", "g_loss", "d_real", "d_fake"),
                                        "Epoch means", x="epoch"), width="stretch",
                                key="train_chart_epoch")
+    if evals:
+        left, right = st.columns(2)
+        swd_chart, ssim_chart = _quality_charts(evals)
+        left.plotly_chart(swd_chart, width="stretch", key="train_chart_swd")
+        right.plotly_chart(ssim_chart, width="stretch", key="train_chart_ssim")
     checkpoints = list_checkpoints(run_dir)
     if checkpoints:
         st.caption("Checkpoints: " + ", ".join(p.name for p in checkpoints))

@@ -87,3 +87,20 @@ def test_interpolation_can_end_at_the_current_portrait(ws, finished_run):
     assert not at.exception
     gif = next(b for b in at.get("download_button") if b.label == "Download GIF")
     assert before and gif.proto.url != before[0].proto.url
+
+
+def test_memorisation_check_shows_the_nearest_training_images(ws, finished_run):
+    at = page()
+    assert at.selectbox(key="explore_nn_dataset").value == "tiny"  # the run's dataset
+    images_before = len(at.get("image"))
+    at.button(key="explore_nn_go").click().run()
+    assert not at.exception
+    assert len(at.get("image")) == images_before + 6
+    captions = [i.caption for img in at.get("image") for i in img.proto.imgs
+                if " · RMS " in i.caption]
+    assert len(captions) == 6 and all(c.startswith("#") for c in captions)
+    distances = [float(c.rsplit(" ", 1)[1]) for c in captions]
+    assert distances == sorted(distances) and distances[0] > 0
+    assert f"Nearest here: {distances[0]:.1f}." in " ".join(c.value for c in at.caption)
+    at.number_input(key="explore_seed").set_value(5).run()  # a new portrait: results cleared
+    assert len(at.get("image")) == images_before

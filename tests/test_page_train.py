@@ -81,7 +81,9 @@ def test_dashboard_shows_the_runs_numbers(ws, finished_run):
     at = page()
     assert not at.exception
     assert "done · epoch 2/2 · step 6" in progress_text(at)
-    assert len(at.get("plotly_chart")) == 3  # losses, D outputs, epoch means
+    # losses, D outputs, epoch means, and SWD + MS-SSIM from the evaluation at the last epoch
+    assert len(at.get("plotly_chart")) == 5
+    assert "Quality at epoch 2: SWD " in texts(at.caption)
     assert len(at.get("image")) == 1  # the latest sample grid
     assert at.slider(key="train_epoch_slider").value == 2
     assert "ckpt-00002-000000006.npz" in texts(at.caption)
@@ -113,3 +115,28 @@ def test_epoch_time_from_the_start_up_measurement(ws, tiny_dataset):
     assert not at.exception
     # 32 images // batch 128 = 0 steps for tiny; the caption still names the device and minutes
     assert "with the dcgan preset's defaults an epoch of tiny takes about" in texts(at.caption)
+
+
+def test_quality_charts_and_warnings_from_the_metrics(ws, finished_run):
+    import json
+
+    from dcgan.runs import read_metrics
+
+    records = [r for r in read_metrics(finished_run) if r["kind"] != "eval"]
+    for epoch, swd in ((2, 90.0), (4, 60.0)):
+        records.append({"kind": "eval", "epoch": epoch, "step": 3 * epoch, "swd": swd,
+                        "swd_floor": 12.5, "ms_ssim": 0.71, "ms_ssim_real": 0.2})
+    (finished_run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    at = page()
+    assert not at.exception
+    assert "possible mode collapse" in texts(at.warning)
+    assert "Advice: raise label smoothing" in texts(at.warning)
+    assert "Quality at epoch 4: SWD 60.0 (floor 12.5), MS-SSIM 0.710 (real 0.200)" in \
+        texts(at.caption)
+    charts = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
+              for c in at.get("plotly_chart")}
+    swd = charts["Quality: SWD x1e3 (lower is better)"]["data"]
+    assert swd[0]["y"] == [90.0, 60.0] and swd[1]["y"] == [12.5, 12.5]
+    assert swd[1]["name"] == "real vs real floor"
+    ssim = charts["Diversity: MS-SSIM (higher = more alike)"]["data"]
+    assert ssim[0]["y"] == [0.71, 0.71] and ssim[1]["y"] == [0.2, 0.2]

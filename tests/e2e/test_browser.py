@@ -82,9 +82,12 @@ def test_dataset_then_train_stop_resume(app_server, page, tmp_path):
     page.get_by_text("Model and optimisation").click()
     set_number(page, "G filters (last stage)", 8)
     set_number(page, "D filters (first stage)", 8)
+    set_number(page, "Quality check every (epochs, 0 = off)", 1)
     page.get_by_role("button", name="Start").click()
     page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=120_000)
     page.get_by_text("Fixed noise, epoch").first.wait_for(timeout=120_000)
+    page.get_by_text("Quality at epoch").first.wait_for(timeout=120_000)
+    page.get_by_text("Quality: SWD x1e3 (lower is better)").first.wait_for(timeout=30_000)
     runs = sorted((home / "GAN_MODEL").glob("0*"))
     assert [r.name for r in runs] == ["00001-e2e-faces-dcgan"]
     run = runs[0]
