@@ -9,7 +9,7 @@ from pathlib import Path
 from bench.common import ROOT
 
 BENCHMARKS = {"prepare": "bench.prepare_bench", "train": "bench.train_bench",
-              "explore": "bench.explore_bench"}
+              "explore": "bench.explore_bench", "quality": "bench.quality_bench"}
 
 
 def main() -> int:
@@ -17,12 +17,16 @@ def main() -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="subset to run")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="quality: training seconds per contender (default 300; quick 2)")
     parser.add_argument("--out-dir", type=Path, default=ROOT,
                         help="where BENCHMARKS.md and bench/results.json are written")
     args = parser.parse_args()
     for name in args.only or BENCHMARKS:
         print(f"== {name}", flush=True)
-        report = importlib.import_module(BENCHMARKS[name]).run(args.quick, args.out_dir)
+        options = {"budget": args.budget} if name == "quality" and args.budget else {}
+        report = importlib.import_module(BENCHMARKS[name]).run(args.quick, args.out_dir,
+                                                                **options)
         for figure in report.figures:
             print(f"  {figure['name']}: {figure['value']} {figure['unit']}", flush=True)
     return 0

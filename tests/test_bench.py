@@ -48,3 +48,50 @@ def test_quick_explore_bench(tmp_path):
                json.loads((tmp_path / "bench/results.json").read_text())}
     assert results["explore.portrait_ms"] > 0 and results["explore.grid64_ms"] > 0
     assert "| one portrait" in (tmp_path / "BENCHMARKS.md").read_text()
+
+
+def test_quick_quality_bench_trains_every_contender_and_charts(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "quality",
+                          "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "<!-- bench:quality -->" in text and "Real-vs-real floor: SWD" in text
+    for label in ("dcgan", "ml241", "wgan-gp", "demo", "keras-io", "radford"):
+        assert f"| {label} |" in text
+    assert "Default preset (`dcgan`) over the references" in text
+    results = {r["name"]: r["value"] for r in
+               json.loads((tmp_path / "bench/results.json").read_text())}
+    for label in ("dcgan", "keras-io", "radford"):
+        assert results[f"quality.{label}_img_per_s"] > 0
+        assert 0 < results[f"quality.{label}_pct_of_peak"] < 150
+        assert results[f"quality.{label}_swd_at_2s"] > results["quality.swd_floor"] > 0
+        assert 0 <= results[f"quality.{label}_ms_ssim_final"] <= 1
+    ratio = results["quality.dcgan_swd_at_2s"] / results["quality.radford_swd_at_2s"]
+    assert abs(results["quality.dcgan_vs_radford_swd_ratio_final"] - ratio) < 1e-3
+    chart = next((tmp_path / "docs" / "images").glob("time_to_quality.*"))
+    assert chart.stat().st_size > 1000
+    assert f"]({chart.relative_to(tmp_path)})" in text
+
+
+def test_references_build_the_published_shapes():
+    import numpy as np
+
+    from bench.references import keras_io_faces, radford
+
+    def trainable(model) -> int:
+        return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+    images = np.zeros((16, 64, 64, 3), np.uint8)
+    # Radford: the PyTorch DCGAN tutorial's parameter counts (3,576,704 and 2,765,568).
+    # keras-io: Dense 128->8x8x128 + ConvT 128/256/512 + Conv 5x5 to 3 = 3,979,651; D: three
+    # 4x4 convs 64/128/128 + Dense 8192->1 = 404,801.
+    for module, latent, g_params, d_params in ((keras_io_faces, 128, 3_979_651, 404_801),
+                                               (radford, 100, 3_576_704, 2_765_568)):
+        ref = module.build(images, batch_size=4)
+        assert ref.latent_dim == latent
+        assert (trainable(ref.generator), trainable(ref.discriminator)) == (g_params, d_params)
+        assert ref.sample(np.zeros((2, latent), np.float32)).shape == (2, 64, 64, 3)
+        assert ref.flops_per_image > 0
+        d_loss, g_loss = ref.step()
+        assert np.isfinite(float(d_loss)) and np.isfinite(float(g_loss))

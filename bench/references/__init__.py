@@ -1,0 +1,45 @@
+"""Reference DCGANs for the time-to-quality benchmark, written in this project's own code.
+
+Each module models a well-known public example and exposes `build(images, batch_size, seed)`
+returning a `Reference`: its train step over an in-memory uint8 dataset, a sampler, and the
+FLOPs one step costs per image. They are here to be compared with, not used by the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Reference:
+    name: str
+    description: str
+    batch_size: int
+    latent_dim: int
+    step: Callable[[], None]  # one training iteration (one D and one G update)
+    sample: Callable[[np.ndarray], np.ndarray]  # (k, latent) float32 -> (k, 64, 64, 3) uint8
+    flops_per_image: float  # per training iteration, multiply-adds x 2
+    generator: object
+    discriminator: object
+
+
+def image_batches(images: np.ndarray, batch_size: int, seed: int, value_range: tuple):
+    """An endless iterator of shuffled float32 batches scaled to value_range (tf.data)."""
+    import tensorflow as tf
+
+    lo, hi = value_range
+    data = tf.data.Dataset.from_tensor_slices(images).shuffle(
+        min(len(images), 10_000), seed=seed, reshuffle_each_iteration=True).repeat()
+    data = data.batch(batch_size, drop_remainder=True).map(
+        lambda x: tf.cast(x, tf.float32) * ((hi - lo) / 255.0) + lo,
+        num_parallel_calls=tf.data.AUTOTUNE)
+    return iter(data.prefetch(tf.data.AUTOTUNE))
+
+
+def to_uint8(images, value_range: tuple) -> np.ndarray:
+    lo, hi = value_range
+    x = (np.asarray(images, np.float32) - lo) / (hi - lo)
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
