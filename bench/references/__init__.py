@@ -43,3 +43,24 @@ def to_uint8(images, value_range: tuple) -> np.ndarray:
     lo, hi = value_range
     x = (np.asarray(images, np.float32) - lo) / (hi - lo)
     return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def make_reference(name: str, description: str, generator, discriminator, train_step,
+                   batches, batch_size: int, value_range: tuple, g_passes: int) -> Reference:
+    """Wrap a built reference: its step on the next batch, a compiled sampler, its FLOPs.
+
+    FLOPs per image and iteration = g_passes x G + 8 x D (one G pass = one forward; see each
+    module's docstring for the count).
+    """
+    import tensorflow as tf
+
+    from dcgan.models import conv_flops
+
+    forward = tf.function(lambda z: generator(z, training=False), reduce_retracing=True)
+    return Reference(
+        name=name, description=description, batch_size=batch_size,
+        latent_dim=int(generator.inputs[0].shape[-1]),
+        step=lambda: train_step(next(batches)),
+        sample=lambda z: to_uint8(forward(tf.constant(z)), value_range),
+        flops_per_image=g_passes * conv_flops(generator) + 8 * conv_flops(discriminator),
+        generator=generator, discriminator=discriminator)

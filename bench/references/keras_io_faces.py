@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.references import Reference, image_batches, to_uint8
+from bench.references import Reference, image_batches, make_reference
 
 LATENT_DIM = 128
 BATCH_SIZE = 32
@@ -65,7 +65,6 @@ def build(images: np.ndarray, batch_size: int = BATCH_SIZE, seed: int = 0) -> Re
     import keras
     import tensorflow as tf
 
-    from dcgan.models import conv_flops
 
     keras.utils.set_random_seed(seed)
     generator, discriminator = build_generator(), build_discriminator()
@@ -94,12 +93,6 @@ def build(images: np.ndarray, batch_size: int = BATCH_SIZE, seed: int = 0) -> Re
         g_opt.apply(grads, generator.trainable_weights)
         return d_loss, g_loss
 
-    forward = tf.function(lambda z: generator(z, training=False), reduce_retracing=True)
-    g_flops, d_flops = conv_flops(generator), conv_flops(discriminator)
-    return Reference(
-        name="keras-io faces", description="keras-io DCGAN face example: latent 128, "
-        "Adam 1e-4, label noise 0.05, batch 32", batch_size=batch_size,
-        latent_dim=LATENT_DIM, step=lambda: train_step(next(batches)),
-        sample=lambda z: to_uint8(forward(tf.constant(z)), VALUE_RANGE),
-        flops_per_image=4 * g_flops + 8 * d_flops, generator=generator,
-        discriminator=discriminator)
+    return make_reference("keras-io faces", "keras-io DCGAN face example: latent 128, "
+                          "Adam 1e-4, label noise 0.05, batch 32", generator, discriminator,
+                          train_step, batches, batch_size, VALUE_RANGE, g_passes=4)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.references import Reference, image_batches, to_uint8
+from bench.references import Reference, image_batches, make_reference
 
 LATENT_DIM = 100
 BATCH_SIZE = 64
@@ -74,7 +74,6 @@ def build(images: np.ndarray, batch_size: int = BATCH_SIZE, seed: int = 0) -> Re
     import keras
     import tensorflow as tf
 
-    from dcgan.models import conv_flops
 
     keras.utils.set_random_seed(seed)
     generator, discriminator = build_generator(), build_discriminator()
@@ -99,12 +98,7 @@ def build(images: np.ndarray, batch_size: int = BATCH_SIZE, seed: int = 0) -> Re
         g_opt.apply(grads, generator.trainable_weights)
         return d_loss, g_loss
 
-    forward = tf.function(lambda z: generator(z, training=False), reduce_retracing=True)
-    g_flops, d_flops = conv_flops(generator), conv_flops(discriminator)
-    return Reference(
-        name="Radford (pytorch/examples)", description="Radford et al. DCGAN as in "
-        "pytorch/examples: nz 100, 64 filters, Adam 2e-4 / 0.5, batch 64",
-        batch_size=batch_size, latent_dim=LATENT_DIM, step=lambda: train_step(next(batches)),
-        sample=lambda z: to_uint8(forward(tf.constant(z)), VALUE_RANGE),
-        flops_per_image=3 * g_flops + 8 * d_flops, generator=generator,
-        discriminator=discriminator)
+    return make_reference("Radford (pytorch/examples)", "Radford et al. DCGAN as in "
+                          "pytorch/examples: nz 100, 64 filters, Adam 2e-4 / 0.5, batch 64",
+                          generator, discriminator, train_step, batches, batch_size,
+                          VALUE_RANGE, g_passes=3)
