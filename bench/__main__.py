@@ -19,12 +19,19 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="subset to run")
     parser.add_argument("--budget", type=float, default=None,
                         help="quality: training seconds per contender (default 300; quick 2)")
+    parser.add_argument("--contenders", nargs="*", default=None,
+                        help="quality: a subset of presets and references (with dcgan)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="quality: training seed of every contender")
     parser.add_argument("--out-dir", type=Path, default=ROOT,
                         help="where BENCHMARKS.md and bench/results.json are written")
     args = parser.parse_args()
     for name in args.only or BENCHMARKS:
         print(f"== {name}", flush=True)
-        options = {"budget": args.budget} if name == "quality" and args.budget else {}
+        options = {}
+        if name == "quality":
+            options = {"seed": args.seed, "contenders": args.contenders,
+                       **({"budget": args.budget} if args.budget else {})}
         report = importlib.import_module(BENCHMARKS[name]).run(args.quick, args.out_dir,
                                                                 **options)
         for figure in report.figures:

@@ -95,3 +95,23 @@ def test_references_build_the_published_shapes():
         assert ref.flops_per_image > 0
         d_loss, g_loss = ref.step()
         assert np.isfinite(float(d_loss)) and np.isfinite(float(g_loss))
+
+
+def test_quality_bench_subset_and_seed(tmp_path):
+    import pytest
+
+    from bench import quality_bench
+
+    with pytest.raises(ValueError, match="must include the default preset dcgan"):
+        quality_bench.run(quick=True, out_dir=tmp_path, contenders=["demo", "radford"])
+    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "quality",
+                          "--contenders", "dcgan", "radford", "--seed", "3",
+                          "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "(training seed 3;" in text and "| dcgan |" in text and "| radford |" in text
+    assert "| demo |" not in text and "vs keras-io" not in text
+    names = {r["name"] for r in json.loads((tmp_path / "bench/results.json").read_text())}
+    assert "quality.dcgan_vs_radford_swd_ratio_final" in names
+    assert not any(n.startswith("quality.demo_") for n in names)
