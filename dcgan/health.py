@@ -9,9 +9,12 @@ from __future__ import annotations
 # Mode collapse: generated pairs alike far beyond real pairs. Real portraits score ~0.1-0.3
 # (MS-SSIM, 4 scales); a generator drawing a handful of faces scores 0.5 and more. An
 # untrained generator also draws near-identical (grey) images, so the condition must hold at
-# COLLAPSE_EVALS evaluations in a row before it is called collapse.
+# COLLAPSE_EVALS evaluations in a row, and not be falling fast (by COLLAPSE_RECOVERY or more
+# since the previous evaluation: the generator is still diversifying), before it is called
+# collapse.
 COLLAPSE_MARGIN = 0.15
 COLLAPSE_EVALS = 2
+COLLAPSE_RECOVERY = 0.05
 # The discriminator wins outright: with BCE, D(x) near 1 and D(G(z)) near 0 for this many
 # consecutive epochs means the generator's gradient has vanished.
 D_WINS_EPOCHS = 5
@@ -33,6 +36,8 @@ def collapse_warning(evals: list[dict]) -> dict | None:
             r["ms_ssim"] - r.get("ms_ssim_real", 1.0) > COLLAPSE_MARGIN for r in recent):
         return None
     last = recent[-1]
+    if last["ms_ssim"] <= recent[-2]["ms_ssim"] - COLLAPSE_RECOVERY:
+        return None
     return _warning(
         "collapse",
         f"possible mode collapse: generated portraits are much more alike than real ones "

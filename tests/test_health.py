@@ -34,6 +34,9 @@ def test_collapse_when_fakes_are_far_more_alike_than_real_pairs():
     assert codes(evals(900, ms_ssim=0.99, real=0.2)) == []
     recovered = evals(90, ms_ssim=0.9) + evals(60, ms_ssim=0.25)
     assert codes(recovered) == []
+    # still diversifying fast (0.71 -> 0.53, as a demo run at epochs 6-7): not yet a warning
+    assert codes(evals(237, ms_ssim=0.71) + evals(215, ms_ssim=0.53)) == []
+    assert codes(evals(215, ms_ssim=0.53) + evals(178, ms_ssim=0.54)) == ["collapse"]
 
 
 def test_d_wins_needs_consecutive_epochs_and_bce():
