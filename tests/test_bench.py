@@ -60,6 +60,7 @@ def test_quick_quality_bench_trains_every_contender_and_charts(tmp_path):
     for label in ("dcgan", "ml241", "wgan-gp", "demo", "keras-io", "radford"):
         assert f"| {label} |" in text
     assert "Default preset (`dcgan`) over the references" in text
+    assert "| SWD / MS-SSIM @ 1 s | SWD / MS-SSIM @ 2 s |" in text
     results = {r["name"]: r["value"] for r in
                json.loads((tmp_path / "bench/results.json").read_text())}
     for label in ("dcgan", "keras-io", "radford"):
@@ -67,6 +68,9 @@ def test_quick_quality_bench_trains_every_contender_and_charts(tmp_path):
         assert 0 < results[f"quality.{label}_pct_of_peak"] < 150
         assert results[f"quality.{label}_swd_at_2s"] > results["quality.swd_floor"] > 0
         assert 0 <= results[f"quality.{label}_ms_ssim_final"] <= 1
+        assert results[f"quality.{label}_ms_ssim_at_2s"] == \
+            results[f"quality.{label}_ms_ssim_final"]
+        assert 0 <= results[f"quality.{label}_ms_ssim_at_1s"] <= 1
     ratio = results["quality.dcgan_swd_at_2s"] / results["quality.radford_swd_at_2s"]
     assert abs(results["quality.dcgan_vs_radford_swd_ratio_final"] - ratio) < 1e-3
     chart = next((tmp_path / "docs" / "images").glob("time_to_quality.*"))
