@@ -18,7 +18,7 @@ from PIL import Image
 from dcgan.checkpoints import CheckpointError, load_checkpoint, load_latest
 from dcgan.config import Config
 from dcgan.errors import DcganError
-from dcgan.images import image_grid
+from dcgan.images import image_grid, to_uint8
 from dcgan.latent import z_from_seeds
 
 MAX_MODEL_BYTES = 200 * 1024 * 1024
@@ -51,8 +51,7 @@ class RunGenerator:
     def images(self, z: np.ndarray) -> np.ndarray:
         """(N, latent) float -> (N, 64, 64, 3) uint8."""
         out = self._forward(self._tf.constant(np.atleast_2d(z), self._tf.float32)).numpy()
-        lo, hi = self.value_range
-        return np.clip(np.rint((out - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
+        return to_uint8(out, self.value_range)
 
     def from_seeds(self, seeds: list[int]) -> np.ndarray:
         return self.images(z_from_seeds(seeds, self.latent_dim))

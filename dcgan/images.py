@@ -198,6 +198,13 @@ def fit_short_side(img: Image.Image, max_short_side: int) -> Image.Image:
     return img.resize(new_size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
+def to_uint8(pixels, value_range: tuple[float, float]) -> np.ndarray:
+    """Generator output in `value_range` ((-1, 1) tanh or (0, 1) sigmoid) -> uint8 0-255."""
+    lo, hi = value_range
+    x = (np.asarray(pixels, np.float32) - lo) / (hi - lo)
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
 def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 2) -> Image.Image:
     """Tile (N, H, W, 3) uint8 images into one RGB picture, `columns` wide (default ~sqrt N)."""
     count, height, width = images.shape[:3]

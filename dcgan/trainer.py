@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from dcgan import losses
 from dcgan.config import Config
+from dcgan.images import to_uint8
 from dcgan.models import build_discriminator, build_generator
 
 # Noise streams of one step: seed (config.seed, 8 * step + stream). Z_G feeds the extra
@@ -217,9 +218,7 @@ class GanTrainer:
     # --- sampling and state ----------------------------------------------------------------
     def sample(self, z: np.ndarray) -> np.ndarray:
         """(N, latent) -> (N, 64, 64, 3) uint8."""
-        images = self._sample(tf.constant(z, tf.float32)).numpy().astype(np.float32)
-        lo, hi = self.config.value_range
-        return np.clip(np.rint((images - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
+        return to_uint8(self._sample(tf.constant(z, tf.float32)).numpy(), self.config.value_range)
 
     def get_state(self) -> dict[str, list[np.ndarray]]:
         return {

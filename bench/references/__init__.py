@@ -39,12 +39,6 @@ def image_batches(images: np.ndarray, batch_size: int, seed: int, value_range: t
     return iter(data.prefetch(tf.data.AUTOTUNE))
 
 
-def to_uint8(images, value_range: tuple) -> np.ndarray:
-    lo, hi = value_range
-    x = (np.asarray(images, np.float32) - lo) / (hi - lo)
-    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
-
-
 def make_reference(name: str, description: str, generator, discriminator, train_step,
                    batches, batch_size: int, value_range: tuple, g_passes: int) -> Reference:
     """Wrap a built reference: its step on the next batch, a compiled sampler, its FLOPs.
@@ -54,6 +48,7 @@ def make_reference(name: str, description: str, generator, discriminator, train_
     """
     import tensorflow as tf
 
+    from dcgan.images import to_uint8
     from dcgan.models import conv_flops
 
     forward = tf.function(lambda z: generator(z, training=False), reduce_retracing=True)
@@ -61,6 +56,6 @@ def make_reference(name: str, description: str, generator, discriminator, train_
         name=name, description=description, batch_size=batch_size,
         latent_dim=int(generator.inputs[0].shape[-1]),
         step=lambda: train_step(next(batches)),
-        sample=lambda z: to_uint8(forward(tf.constant(z)), value_range),
+        sample=lambda z: to_uint8(forward(tf.constant(z)).numpy(), value_range),
         flops_per_image=g_passes * conv_flops(generator) + 8 * conv_flops(discriminator),
         generator=generator, discriminator=discriminator)
