@@ -19,7 +19,6 @@ NumPy only at import time; TensorFlow is imported inside `ms_ssim_diversity`.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -298,22 +297,18 @@ class Evaluator:
         """{"swd_floor", "ms_ssim_real"} of this split, computed at most once."""
         if self._baseline is not None:
             return self._baseline
+        from dcgan.runs import read_json, write_json_atomic
+
         key = {"count": len(self.reader), "n": self.split.size, "seed": self.seed}
-        if self.baseline_path is not None:
-            try:
-                saved = json.loads(Path(self.baseline_path).read_text())
-                if saved.get("key") == key:
-                    self._baseline = saved["values"]
-                    return self._baseline
-            except (OSError, ValueError, AttributeError):
-                pass
+        path = Path(self.baseline_path) if self.baseline_path is not None else None
+        saved = read_json(path) if path is not None else None
+        if isinstance(saved, dict) and saved.get("key") == key:
+            self._baseline = saved["values"]
+            return self._baseline
         self._baseline = real_baseline(self.reference, self.reader.read(self.split.floor),
                                        self.seed)
-        if self.baseline_path is not None:
-            tmp = f"{self.baseline_path}.tmp"
-            with open(tmp, "w") as fh:
-                json.dump({"key": key, "values": self._baseline}, fh)
-            os.replace(tmp, self.baseline_path)
+        if path is not None:
+            write_json_atomic(path, {"key": key, "values": self._baseline})
         return self._baseline
 
     def latents(self, latent_dim: int) -> np.ndarray:
