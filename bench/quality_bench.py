@@ -51,7 +51,7 @@ def preset_contender(name: str, cache: Path, rows: np.ndarray | None,
     from bench.train_bench import step_flops
     from dcgan.config import preset
     from dcgan.models import conv_flops
-    from dcgan.pipeline import InputSpec, make_dataset
+    from dcgan.pipeline import input_spec, make_dataset
     from dcgan.trainer import GanTrainer, setup_device
 
     config = preset(name).with_overrides(seed=seed)
@@ -60,10 +60,8 @@ def preset_contender(name: str, cache: Path, rows: np.ndarray | None,
     device = setup_device(config)
     trainer = GanTrainer(config, device)
     t = config.train
-    spec = InputSpec(batch_size=t.batch_size, seed=t.seed, value_range=config.value_range,
-                     flip=config.data.flip, rotation_deg=config.data.rotation_deg)
     batches = iter(device.strategy.experimental_distribute_dataset(
-        make_dataset(cache, spec, rows=rows)))
+        make_dataset(cache, input_spec(config), rows=rows)))
     counter = iter(range(10**12))
     flops = step_flops(config, conv_flops(trainer.generator), conv_flops(trainer.discriminator))
     return Contender(name, "preset", t.batch_size, config.model.latent_dim,
@@ -153,7 +151,6 @@ def run(quick: bool = False, out_dir: Path = ROOT, budget: float | None = None,
     references = [c for c in chosen if c in REFERENCES]
     from bench.train_bench import _dataset, matmul_peak
     from dcgan.metrics import Evaluator
-    from dcgan.pipeline import CacheReader
     from dcgan.trainer import configure_threads
     from dcgan.workspace import Workspace
 
@@ -163,12 +160,12 @@ def run(quick: bool = False, out_dir: Path = ROOT, budget: float | None = None,
     home = out_dir / "bench" / "out" / "quality-workspace"
     name = f"bench-quality-{settings['images']}"
     _dataset(home, name, settings["images"])
-    cache = Workspace(home).cache_dir(name) / "images.npy"
+    cache = Workspace(home).prepared_cache(name)
     evaluator = Evaluator(cache, settings["eval_images"], seed=0)
     baseline = evaluator.baseline()
     rows = evaluator.split.train_rows
-    train_images = CacheReader(cache).read(rows if rows is not None
-                                           else np.arange(len(evaluator.reader)))
+    train_images = evaluator.reader.read(rows if rows is not None
+                                         else np.arange(len(evaluator.reader)))
     peak = matmul_peak(1024 if quick else 4096)
     points = [settings["budget"] * f for f in ((0.5, 1.0) if quick else POINTS)]
     batch = settings.get("batch_size")

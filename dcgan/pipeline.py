@@ -75,6 +75,13 @@ class InputSpec:
     shuffle: bool = True
 
 
+def input_spec(config) -> InputSpec:
+    """The InputSpec a training Config asks for (batch, seed, pixel range, augmentation)."""
+    return InputSpec(batch_size=config.train.batch_size, seed=config.train.seed,
+                     value_range=config.value_range, flip=config.data.flip,
+                     rotation_deg=config.data.rotation_deg)
+
+
 def batches_per_epoch(count: int, batch_size: int) -> int:
     return count // batch_size
 

@@ -225,11 +225,7 @@ def cached_count(workspace: Workspace, name: str) -> int:
     """How many images the prepared cache of `name` holds (DatasetError if not prepared)."""
     from dcgan.pipeline import CacheReader
 
-    path = workspace.cache_dir(name) / "images.npy"
-    if not path.is_file():
-        raise DatasetError(f"dataset {name!r} is not prepared yet: prepare it on the Dataset "
-                           f"page or run `python -m dcgan prepare {name}`")
-    return len(CacheReader(path))
+    return len(CacheReader(workspace.prepared_cache(name)))
 
 
 def load_cache(workspace: Workspace, name: str) -> tuple[np.ndarray, dict]:

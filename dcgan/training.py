@@ -58,7 +58,7 @@ class _Loop:
         import tensorflow as tf
 
         from dcgan.metrics import Evaluator
-        from dcgan.pipeline import CacheReader, InputSpec, check_enough, make_dataset
+        from dcgan.pipeline import CacheReader, check_enough, input_spec, make_dataset
         from dcgan.trainer import GanTrainer, configure_threads, setup_device
 
         configure_threads()
@@ -68,10 +68,7 @@ class _Loop:
         self.config, self.run_dir = config, run_dir
         self.progress_fn, self.abort_fn = progress_fn, abort_fn or (lambda: False)
         ws = Workspace.from_env()
-        cache = ws.cache_dir(config.data.dataset) / "images.npy"
-        if not cache.is_file():
-            raise DcganError(f"dataset {config.data.dataset!r} is not prepared: run "
-                             f"`python -m dcgan prepare {config.data.dataset}`")
+        cache = ws.prepared_cache(config.data.dataset)
         reader = CacheReader(cache)
         t = config.train
         self.evaluator = Evaluator(cache, t.eval_images, t.seed, run_dir / "eval_baseline.json") \
@@ -101,9 +98,7 @@ class _Loop:
                                           for a in v) + (50 << 20))
         self.history = [r for r in read_metrics(run_dir) if r.get("kind") in ("epoch", "eval")]
         self.noise = fixed_noise(run_dir, config)
-        spec = InputSpec(batch_size=t.batch_size, seed=t.seed, value_range=config.value_range,
-                         flip=config.data.flip, rotation_deg=config.data.rotation_deg)
-        dataset = make_dataset(cache, spec, start_epoch=self.epoch,
+        dataset = make_dataset(cache, input_spec(config), start_epoch=self.epoch,
                                start_batch=self.batch_in_epoch,
                                steps_per_epoch=self.steps_per_epoch, rows=train_rows)
         self.batches = iter(self.device.strategy.experimental_distribute_dataset(dataset))

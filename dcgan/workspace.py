@@ -76,6 +76,14 @@ class Workspace:
     def cache_dir(self, name: str) -> Path:
         return self.scale_dir / check_name(name)
 
+    def prepared_cache(self, name: str) -> Path:
+        """DATA_SCALE/<name>/images.npy, the (N, 64, 64, 3) uint8 cache; DatasetError if absent."""
+        path = self.cache_dir(name) / "images.npy"
+        if not path.is_file():
+            raise DatasetError(f"dataset {name!r} is not prepared yet: prepare it on the "
+                               f"Dataset page or run `python -m dcgan prepare {name}`")
+        return path
+
     def dataset_names(self) -> list[str]:
         if not self.datasets_dir.is_dir():
             return []

@@ -198,8 +198,8 @@ def nearest_view(image: np.ndarray) -> None:
                         key="explore_nn_dataset",
                         help=f"the generator was trained on {trained_on}" if trained_on else None)
     digest = hashlib.sha256(image.tobytes() + name.encode()).hexdigest()
+    cache = ws.prepared_cache(name)
     if st.button("Find the nearest images", key="explore_nn_go"):
-        cache = ws.cache_dir(name) / "images.npy"
         with st.spinner(f"Comparing with every image of {name}..."):
             st.session_state["explore_nn"] = (digest, nearest_images(image, cache, k=6))
     found = st.session_state.get("explore_nn")
@@ -208,7 +208,7 @@ def nearest_view(image: np.ndarray) -> None:
                    "every image of the dataset (pixel space).")
         return
     rows = [row for row, _ in found[1]]
-    pictures = CacheReader(ws.cache_dir(name) / "images.npy").read(np.array(rows))
+    pictures = CacheReader(cache).read(np.array(rows))
     columns = st.columns(len(rows))
     for column, picture, (row, distance) in zip(columns, pictures, found[1], strict=True):
         column.image(png_bytes(upscale(picture, 128, "nearest")),
