@@ -10,14 +10,11 @@ from pathlib import Path
 import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `pages.common` from any cwd
+from pages.common import LINKS  # after the path above
 
 st.set_page_config(page_title="DCGAN Portrait Studio", page_icon="🎨", layout="wide")
-PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/dataset.py", title="Dataset", icon=":material/photo_library:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/explore.py", title="Explore", icon=":material/face:"),
-]
+PAGES = [st.Page(path, title=title, icon=icon, default=i == 0)
+         for i, (path, title, icon) in enumerate(LINKS)]  # Home first: the default
 # The pages draw their own sidebar links (pages.common.sidebar) and the automatic list is
 # off (client.showSidebarNavigation = false): on a server's very first run Streamlit's legacy
 # pages/ handling may run a deep-linked page without this script, and the links must still

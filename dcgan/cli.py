@@ -102,32 +102,56 @@ def cmd_datasets(args: argparse.Namespace, ws: Workspace) -> int:
     return 0
 
 
-def cmd_bootstrap(args: argparse.Namespace, ws: Workspace) -> int:
-    """Make sure the built-in dataset exists and is prepared (used by `make run`)."""
+def measure_speed(preset_name: str, flags: Sequence[str] = (), timeout: float = 900) -> dict:
+    """Run `python -m dcgan estimate` in a fresh process (TensorFlow stays out of the caller).
+
+    Returns its JSON: device, gpus, seconds_per_step, images_per_s. DcganError with the
+    child's last error line if it fails; subprocess.TimeoutExpired after `timeout` seconds.
+    """
+    out = subprocess.run([sys.executable, "-m", "dcgan", "estimate", "--preset", preset_name,
+                          *flags], capture_output=True, text=True, timeout=timeout,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if out.returncode != 0:
+        raise DcganError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def ensure_builtin_dataset(ws: Workspace, count: int | None = None,
+                           on_create: Callable[[], None] | None = None):
+    """Draw the built-in synthetic portraits if they are missing, then prepare them.
+
+    `count` defaults to BUILTIN_COUNT (read at call time); `on_create` is called before
+    drawing (to tell the user). Returns prepare's result.
+    """
     from dcgan.prepare import prepare_dataset
     from dcgan.synthetic import generate_dataset
 
-    ws.ensure()
     folder = ws.dataset_dir(BUILTIN_DATASET)
     if not (folder / "import_report.json").is_file():
-        print(f"creating the built-in dataset {BUILTIN_DATASET} ({args.count} portraits)...")
-        generate_dataset(folder, args.count, seed=0)
-    result = prepare_dataset(ws, BUILTIN_DATASET)
+        if on_create:
+            on_create()
+        generate_dataset(folder, BUILTIN_COUNT if count is None else count, seed=0)
+    return prepare_dataset(ws, BUILTIN_DATASET)
+
+
+def cmd_bootstrap(args: argparse.Namespace, ws: Workspace) -> int:
+    """Make sure the built-in dataset exists and is prepared (used by `make run`)."""
+    ws.ensure()
+    result = ensure_builtin_dataset(ws, args.count, lambda: print(
+        f"creating the built-in dataset {BUILTIN_DATASET} ({args.count} portraits)..."))
     print(f"workspace {ws.root}: {BUILTIN_DATASET} ready ({result.count} images)")
     speed = ws.root / SPEED_FILE
     if not args.skip_speed and not speed.is_file():
+        from dcgan.runs import write_json_atomic
+
         print("timing a few training steps of the default settings on this machine...")
-        out = subprocess.run([sys.executable, "-m", "dcgan", "estimate", "--preset", "dcgan"],
-                             capture_output=True, text=True, timeout=900,
-                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-        if out.returncode == 0:
-            tmp = speed.with_name(f".{speed.name}.tmp")
-            tmp.write_text(out.stdout.strip().splitlines()[-1])
-            os.replace(tmp, speed)
-            print(f"  {json.loads(speed.read_text())['images_per_s']:.0f} images/s with the "
-                  "dcgan preset")
-        else:
+        try:
+            measured = measure_speed("dcgan")
+        except DcganError:
             print("  (could not time a step; the Train page can measure it later)")
+        else:
+            write_json_atomic(speed, measured)
+            print(f"  {measured['images_per_s']:.0f} images/s with the dcgan preset")
     return 0
 
 
@@ -272,10 +296,7 @@ def cmd_evaluate(args: argparse.Namespace, ws: Workspace) -> int:
     config = Config.from_json((run_dir / "config.json").read_text())
     checkpoint = find_checkpoint(run_dir, args.checkpoint) if args.checkpoint else None
     generator = load_run_generator(run_dir, checkpoint)
-    cache = ws.cache_dir(config.data.dataset) / "images.npy"
-    if not cache.is_file():
-        raise DcganError(f"dataset {config.data.dataset!r} of run {run_dir.name} is not "
-                         f"prepared: run `python -m dcgan prepare {config.data.dataset}`")
+    cache = ws.prepared_cache(config.data.dataset)
     seed = config.train.seed
     evaluator = Evaluator(cache, args.n, seed)
     record = evaluator(generator.images, generator.latent_dim)

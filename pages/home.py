@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dcgan.cli import BUILTIN_COUNT, BUILTIN_DATASET
+from dcgan.cli import BUILTIN_DATASET, ensure_builtin_dataset
 from dcgan.errors import DcganError
 from dcgan.export import demo_available
 from dcgan.jobs import active_run, runs_with_state
-from dcgan.prepare import prepare_dataset
-from dcgan.synthetic import generate_dataset
 from dcgan.system import device_summary
 from pages.common import show_error, workspace
 
@@ -42,10 +40,7 @@ q1, q2, q3 = st.columns(3)
 if q1.button("Use the built-in synthetic portraits", type="primary", key="home_builtin"):
     try:
         with st.spinner("Drawing and preparing the synthetic portraits..."):
-            folder = ws.dataset_dir(BUILTIN_DATASET)
-            if not (folder / "import_report.json").is_file():
-                generate_dataset(folder, BUILTIN_COUNT, seed=0)
-            prepare_dataset(ws, BUILTIN_DATASET)
+            ensure_builtin_dataset(ws)
         st.session_state["dataset_last"] = BUILTIN_DATASET
         st.switch_page("pages/dataset.py")
     except DcganError as exc:

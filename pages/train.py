@@ -7,17 +7,14 @@ restart of the web server re-attaches to the running job.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 import time
 
 import plotly.graph_objects as go
 import streamlit as st
 
 from dcgan.checkpoints import list_checkpoints
-from dcgan.cli import SPEED_FILE
+from dcgan.cli import SPEED_FILE, measure_speed
 from dcgan.config import PRESET_HELP, PRESETS, Config, ConfigError, preset
 from dcgan.errors import DcganError
 from dcgan.export import progress_gif
@@ -120,12 +117,7 @@ with st.expander("New run", expanded=running is None):
         for name in ("batch_size", "latent_dim", "g_depth", "g_filters", "d_filters",
                      "n_critic"):
             flags += ["--" + name.replace("_", "-"), str(config.get(name))]
-        out = subprocess.run([sys.executable, "-m", "dcgan", "estimate", "--preset",
-                              config.preset, *flags], capture_output=True, text=True,
-                             timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-        if out.returncode != 0:
-            raise DcganError(out.stderr.strip().splitlines()[-1] if out.stderr else "failed")
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        return measure_speed(config.preset, flags, timeout=600)
 
     c1, c2, c3 = st.columns([1, 1, 2])
     if c2.button("Estimate speed", key="train_estimate", disabled=not dataset):
