@@ -10,12 +10,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def quick_bench(out_dir: Path, *args: str, timeout: int = 900) -> None:
+    """`python -m bench --quick ARGS --out-dir OUT_DIR`, asserted to succeed."""
+    out = subprocess.run([sys.executable, "-m", "bench", "--quick", *args,
+                          "--out-dir", str(out_dir)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
 def test_quick_prepare_bench_writes_markdown_and_results(tmp_path):
     (tmp_path / "BENCHMARKS.md").write_text("# Benchmarks\n\nintro kept\n")
-    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "prepare",
-                          "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
+    quick_bench(tmp_path, "--only", "prepare", timeout=600)
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "intro kept" in text and "<!-- bench:prepare -->" in text
     assert "naive loop" in text and "images/s" in text
@@ -27,10 +32,7 @@ def test_quick_prepare_bench_writes_markdown_and_results(tmp_path):
 
 
 def test_quick_train_bench_writes_its_figures(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "train",
-                          "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
+    quick_bench(tmp_path, "--only", "train")
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "<!-- bench:train -->" in text and "| `dcgan` |" in text
     results = {r["name"]: r for r in json.loads((tmp_path / "bench/results.json").read_text())}
@@ -40,10 +42,7 @@ def test_quick_train_bench_writes_its_figures(tmp_path):
 
 
 def test_quick_explore_bench(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "explore",
-                          "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
+    quick_bench(tmp_path, "--only", "explore", timeout=600)
     results = {r["name"]: r["value"] for r in
                json.loads((tmp_path / "bench/results.json").read_text())}
     assert results["explore.portrait_ms"] > 0 and results["explore.grid64_ms"] > 0
@@ -51,10 +50,7 @@ def test_quick_explore_bench(tmp_path):
 
 
 def test_quick_quality_bench_trains_every_contender_and_charts(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "quality",
-                          "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
+    quick_bench(tmp_path, "--only", "quality")
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "<!-- bench:quality -->" in text and "Real-vs-real floor: SWD" in text
     for label in ("dcgan", "ml241", "wgan-gp", "demo", "keras-io", "radford"):
@@ -108,11 +104,7 @@ def test_quality_bench_subset_and_seed(tmp_path):
 
     with pytest.raises(ValueError, match="must include the default preset dcgan"):
         quality_bench.run(quick=True, out_dir=tmp_path, contenders=["demo", "radford"])
-    out = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "quality",
-                          "--contenders", "dcgan", "radford", "--seed", "3",
-                          "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
+    quick_bench(tmp_path, "--only", "quality", "--contenders", "dcgan", "radford", "--seed", "3")
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "(training seed 3;" in text and "| dcgan |" in text and "| radford |" in text
     assert "| demo |" not in text and "vs keras-io" not in text
