@@ -162,7 +162,9 @@ def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> RunGene
                                   "(a checkpoint is written every --checkpoint-every epochs)")
         state, _meta, path = found
         name = path.name
-    return generator_from_config(config, state["g"], f"{run_dir.name} @ {name}")
+    # The EMA copy is the run's generator to show when it keeps one (dcgan.ema).
+    weights = state.get("ema") or state["g"]
+    return generator_from_config(config, weights, f"{run_dir.name} @ {name}")
 
 
 def progress_gif(run_dir: Path, frame_ms: int = 400, max_frames: int = 200) -> bytes | None:

@@ -1,4 +1,5 @@
-"""Warnings about a run's health from its metric history: collapse, a winning D, stalled SWD.
+"""Warnings about a run's health from its metric history: collapse, a winning or overfitting D,
+stalled SWD.
 
 Pure functions over metrics.jsonl records (no TensorFlow), used by the training loop (into
 status.json) and by the Train page. Each warning is {"code", "message", "advice"}.
@@ -19,6 +20,13 @@ COLLAPSE_RECOVERY = 0.05
 # consecutive epochs means the generator's gradient has vanished.
 D_WINS_EPOCHS = 5
 D_WINS_REAL, D_WINS_FAKE = 0.95, 0.05
+# With augmentation D sees augmented images in both updates, so D(x) and D(G(z)) above are
+# read on augmented images: a D that still separates them this cleanly has won all the more,
+# and the thresholds stand. Hinge and WGAN scores are unbounded and their generator loss never
+# saturates, so d_wins is for BCE only.
+# Overfitting despite augmentation: adaptive p held at OVERFIT_P or more for D_WINS_EPOCHS
+# epochs means r_t stayed above its target even with nearly every transform on every image.
+OVERFIT_P = 0.9
 # Stalled: the best SWD has not improved by STALL_GAIN over the last STALL_EVALS evaluations
 # while still STALL_FLOOR_FACTOR x above the real-vs-real floor.
 STALL_EVALS = 4
@@ -63,6 +71,20 @@ def d_wins_warning(epochs: list[dict], loss: str) -> dict | None:
         "label smoothing 0.1 or label noise 0.05, or switch to wgan-gp")
 
 
+def overfit_warning(epochs: list[dict]) -> dict | None:
+    recent = epochs[-D_WINS_EPOCHS:]
+    if len(recent) < D_WINS_EPOCHS or not all(r.get("augment_p", 0.0) >= OVERFIT_P
+                                              for r in recent):
+        return None
+    return _warning(
+        "overfit",
+        f"the discriminator tells training images from generated ones even with augmentation "
+        f"at p = {recent[-1]['augment_p']:.2f} for {D_WINS_EPOCHS} epochs: it is memorising "
+        "the training set",
+        "add images, lower D filters or the D learning rate, or stop here and keep the best "
+        "checkpoint by SWD")
+
+
 def stalled_warning(evals: list[dict]) -> dict | None:
     if len(evals) <= STALL_EVALS:
         return None
@@ -83,5 +105,6 @@ def run_warnings(records: list[dict], loss: str) -> list[dict]:
     """Current warnings from a run's metric records (any order of kinds, oldest first)."""
     evals = [r for r in records if r.get("kind") == "eval" and "swd" in r]
     epochs = [r for r in records if r.get("kind") == "epoch"]
-    found = (collapse_warning(evals), d_wins_warning(epochs, loss), stalled_warning(evals))
+    found = (collapse_warning(evals), d_wins_warning(epochs, loss), overfit_warning(epochs),
+             stalled_warning(evals))
     return [w for w in found if w is not None]

@@ -62,3 +62,16 @@ def gradient_penalty(critic, real, fake, alpha):
     grads = tf.cast(tape.gradient(scores, mixed), tf.float32)
     norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
     return tf.square(norms - 1.0)
+
+
+def r1_penalty(critic, real):
+    """(D(real) logits (B, 1) float32, (B,) ||grad_x D(x)||^2 at the real images).
+
+    Mescheder et al. 2018's R1 without its gamma / 2 factor; the caller scales it. The
+    gradient is taken inside the caller's tape, so the penalty itself is differentiated.
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        scores = tf.cast(critic(real, training=True), tf.float32)
+    grads = tf.cast(tape.gradient(scores, real), tf.float32)  # of the sum over the batch
+    return scores, tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])

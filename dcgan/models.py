@@ -12,6 +12,7 @@ import keras
 from keras import layers
 
 from dcgan.config import ModelConfig
+from dcgan.spectral import SpectralConv2D, SpectralDense
 
 IMAGE_SIZE = 64
 
@@ -70,6 +71,11 @@ def _d_norm(x, kind: str, seed: int, dtype: str, name: str):
     return x
 
 
+def _d_conv(cfg: ModelConfig, *args, **kwargs):
+    """Conv2D, spectrally normalised when d_norm is "spectral" (which then has no other norm)."""
+    return (SpectralConv2D if cfg.d_norm == "spectral" else layers.Conv2D)(*args, **kwargs)
+
+
 def build_discriminator(cfg: ModelConfig, seed: int = 0, dtype: str = "float32") -> keras.Model:
     """image (N, 64, 64, 3) -> logit (N, 1); real images should score high."""
     image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name="image")
@@ -77,31 +83,33 @@ def build_discriminator(cfg: ModelConfig, seed: int = 0, dtype: str = "float32")
         x = image
         filters = cfg.d_filters
         for i in range(4):
-            x = layers.Conv2D(filters, 3, padding="same", dtype=dtype, name=f"conv{i}")(x)
+            x = _d_conv(cfg, filters, 3, padding="same", dtype=dtype, name=f"conv{i}")(x)
             x = _d_norm(x, cfg.d_norm, seed + i, dtype, f"block{i}")
             x = layers.LeakyReLU(0.2, dtype=dtype, name=f"block{i}_lrelu")(x)
             x = layers.MaxPooling2D(2, dtype=dtype, name=f"pool{i}")(x)
             # state size: filters x (32 / 2**i) x (32 / 2**i)
             filters *= 2
         x = layers.Flatten(dtype=dtype, name="flatten")(x)
-        logit = layers.Dense(1, dtype="float32", name="logit")(x)
+        dense = SpectralDense if cfg.d_norm == "spectral" else layers.Dense
+        logit = dense(1, dtype="float32", name="logit")(x)
         return keras.Model(image, logit, name="discriminator")
 
     init = _dcgan_init(seed)
-    x = layers.Conv2D(cfg.d_filters, 4, strides=2, padding="same", use_bias=False,
-                      kernel_initializer=init, dtype=dtype, name="down0")(image)
+    x = _d_conv(cfg, cfg.d_filters, 4, strides=2, padding="same", use_bias=False,
+                kernel_initializer=init, dtype=dtype, name="down0")(image)
     x = layers.LeakyReLU(0.2, dtype=dtype, name="block0_lrelu")(x)
     # state size: d_filters x 32 x 32 (no normalisation on the first layer, as in the paper)
     filters = cfg.d_filters
     for i in range(1, 4):
         filters *= 2
-        x = layers.Conv2D(filters, 4, strides=2, padding="same", use_bias=cfg.d_norm == "none",
-                          kernel_initializer=init, dtype=dtype, name=f"down{i}")(x)
+        x = _d_conv(cfg, filters, 4, strides=2, padding="same",
+                    use_bias=cfg.d_norm in ("none", "spectral"), kernel_initializer=init,
+                    dtype=dtype, name=f"down{i}")(x)
         x = _d_norm(x, cfg.d_norm, seed + i, dtype, f"block{i}")
         x = layers.LeakyReLU(0.2, dtype=dtype, name=f"block{i}_lrelu")(x)
         # state size: filters x (32 / 2**i) x (32 / 2**i), ending at (8 d_filters) x 4 x 4
-    x = layers.Conv2D(1, 4, padding="valid", kernel_initializer=init, dtype="float32",
-                      name="logit_conv")(x)
+    x = _d_conv(cfg, 1, 4, padding="valid", kernel_initializer=init, dtype="float32",
+                name="logit_conv")(x)
     logit = layers.Reshape((1,), dtype="float32", name="logit")(x)
     return keras.Model(image, logit, name="discriminator")
 

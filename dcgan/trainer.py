@@ -16,13 +16,16 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan import losses
+from dcgan.augment import UNIFORMS, adapt_p, augment, parse_policy
 from dcgan.config import Config
+from dcgan.ema import EmaGenerator, ema_beta
 from dcgan.images import to_uint8
 from dcgan.models import build_discriminator, build_generator
 
 # Noise streams of one step: seed (config.seed, 8 * step + stream). Z_G feeds the extra
-# generator updates when g_steps > 1 (the first one reuses the discriminator step's z).
-Z_D, Z_G, LABELS, ALPHA = 0, 1, 2, 3
+# generator updates when g_steps > 1 (the first one reuses the discriminator step's z);
+# AUG_D augments the D update's real and fake images, AUG_G the G update's.
+Z_D, Z_G, LABELS, ALPHA, AUG_D, AUG_G = 0, 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,12 @@ def _adam(lr: float, beta1: float, beta2: float, policy: str):
 
 
 class GanTrainer:
-    """Both networks, both optimizers and the compiled train step of one run."""
+    """Both networks, both optimizers and the compiled train step of one run.
+
+    Options of the recipe (each off by default): an EMA copy of the generator (dcgan.ema),
+    differentiable augmentation of D's inputs with a fixed or adaptive p (dcgan.augment),
+    and a lazy R1 penalty on real images.
+    """
 
     def __init__(self, config: Config, device: DeviceSetup):
         self.config = config
@@ -101,17 +109,33 @@ class GanTrainer:
             self.d_opt = _adam(t.d_lr, t.d_beta1, t.d_beta2, device.policy)
             self.g_opt.build(self.generator.trainable_variables)
             self.d_opt.build(self.discriminator.trainable_variables)
+            self.ema = EmaGenerator(self.generator, build_generator(m, seed=t.seed)) \
+                if t.ema_half_life > 0 else None
+        d = config.data
+        self.policy = parse_policy(d.augment_policy) if d.augment != "off" else ()
+        # The probability of each transform: fixed, or ADA's adaptive p (starts at 0).
+        self.augment_p = d.augment_p if d.augment == "fixed" else 0.0
         replica_fn = tf.function(self._replica_step, jit_compile=device.jit)
-        self._steps = {do_g: self._make_step(replica_fn, do_g) for do_g in (True, False)}
-        self._sample = tf.function(lambda z: self.generator(z, training=False),
-                                   reduce_retracing=True)
+        r1_variants = (False, True) if t.r1_gamma > 0 else (False,)
+        self._steps = {(do_g, do_r1): self._make_step(replica_fn, do_g, do_r1)
+                       for do_g in (True, False) for do_r1 in r1_variants}
+        shown = self.inference_generator
+        self._sample = tf.function(lambda z: shown(z, training=False), reduce_retracing=True)
         self._last_g_loss: float | None = None
 
+    @property
+    def inference_generator(self) -> keras.Model:
+        """The generator that is shown and shipped: the EMA copy when the run keeps one."""
+        return self.ema.model if self.ema is not None else self.generator
+
     # --- the step --------------------------------------------------------------------------
-    def _make_step(self, replica_fn, do_g: bool):
+    def _make_step(self, replica_fn, do_g: bool, do_r1: bool):
         @tf.function
-        def step(dist_batch, step_number):
-            per_replica = self.strategy.run(replica_fn, args=(dist_batch, step_number, do_g))
+        def step(dist_batch, step_number, aug_p, beta):
+            per_replica = self.strategy.run(replica_fn,
+                                            args=(dist_batch, step_number, aug_p, do_g, do_r1))
+            if do_g and self.ema is not None:
+                self.ema.update(beta)
             return {k: self.strategy.reduce("SUM", v, axis=None)
                     for k, v in per_replica.items()}
         return step
@@ -128,26 +152,37 @@ class GanTrainer:
         start = tf.cast(replica, tf.int32) * local
         return full[start:start + local]
 
-    def _replica_step(self, real, step, do_g: bool):
+    def _augment(self, images, step, stream, part: int, aug_p):
+        """D's view of `images`: augmented with rows [part * gb, (part + 1) * gb) of a stream."""
+        if not self.policy:
+            return images
+        gb, local = self.global_batch, tf.shape(images)[0]
+        draws = self._global_noise(step, stream, [2 * gb, UNIFORMS], "uniform")
+        uniforms = self._slice(draws[part * gb:(part + 1) * gb], local)
+        return augment(images, uniforms, aug_p, self.policy, self.config.value_range)
+
+    def _replica_step(self, real, step, aug_p, do_g: bool, do_r1: bool):
         m, t = self.config.model, self.config.train
         gb, local = self.global_batch, tf.shape(real)[0]
         z = self._slice(self._global_noise(step, Z_D, [gb, m.latent_dim]), local)
         g_tape = tf.GradientTape()
         with g_tape:  # kept open for the generator update below, which reuses `fake`
             fake = self.generator(z, training=True)
-        d_loss, real_out, fake_out, extra = self._d_update(real, tf.stop_gradient(fake), step)
+        d_loss, real_out, fake_out, extra = self._d_update(
+            self._augment(real, step, AUG_D, 0, aug_p),
+            self._augment(tf.stop_gradient(fake), step, AUG_D, 1, aug_p), step, do_r1)
 
         g_loss = tf.constant(0.0)
         if do_g:
             # As in the DCGAN paper's reference loop, the first generator update reuses this
             # step's fake images: one generator forward pass saved per iteration.
-            g_loss = self._g_update(fake, g_tape)
+            g_loss = self._g_update(fake, g_tape, step, aug_p)
             for k in range(1, t.g_steps):
                 noise = self._global_noise(step * 16 + k, Z_G, [gb, m.latent_dim])
                 tape = tf.GradientTape()
                 with tape:
                     more_fake = self.generator(self._slice(noise, local), training=True)
-                g_loss = self._g_update(more_fake, tape)
+                g_loss = self._g_update(more_fake, tape, step * 16 + k, aug_p)
 
         def mean(x):
             return tf.reduce_sum(x) / gb
@@ -156,17 +191,26 @@ class GanTrainer:
             d_real, d_fake = mean(tf.sigmoid(real_out)), mean(tf.sigmoid(fake_out))
         else:
             d_real, d_fake = mean(real_out), mean(fake_out)
+        # ADA's overfitting signal r_t: the share of real images D calls real, minus the rest.
         return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,
-                **extra}
+                "d_real_sign": mean(tf.sign(real_out)), **extra}
 
-    def _d_update(self, real, fake, step):
-        """One discriminator (critic) update; returns (d_loss, real_out, fake_out, extras)."""
+    def _d_update(self, real, fake, step, do_r1: bool = False):
+        """One discriminator (critic) update on D's (augmented) views of real and fake.
+
+        Returns (d_loss, real_out, fake_out, extras). With `do_r1`, the lazy R1 penalty
+        r1_every * gamma / 2 * ||grad_x D(x)||^2 on the real images is added.
+        """
         t = self.config.train
         gb, local = self.global_batch, tf.shape(real)[0]
         d_vars = self.discriminator.trainable_variables
         extra = {}
         with tf.GradientTape() as tape:
-            real_out = tf.cast(self.discriminator(real, training=True), tf.float32)
+            if do_r1:
+                real_out, r1 = losses.r1_penalty(self.discriminator, real)
+                extra["r1"] = tf.nn.compute_average_loss(r1, global_batch_size=gb)
+            else:
+                real_out = tf.cast(self.discriminator(real, training=True), tf.float32)
             fake_out = tf.cast(self.discriminator(fake, training=True), tf.float32)
             if t.loss == "bce":
                 jitter = None, None
@@ -182,18 +226,21 @@ class GanTrainer:
                 gp = losses.gradient_penalty(self.discriminator, real, fake, alpha)
                 extra["gp"] = tf.nn.compute_average_loss(gp, global_batch_size=gb)
                 per_example += t.gp_weight * gp
+            if do_r1:
+                per_example += (t.r1_every * t.r1_gamma / 2.0) * r1
             d_loss = tf.nn.compute_average_loss(per_example, global_batch_size=gb)
             scaled = self.d_opt.scale_loss(d_loss) if hasattr(self.d_opt, "scale_loss") \
                 else d_loss
         self.d_opt.apply(tape.gradient(scaled, d_vars), d_vars)
         return d_loss, real_out, fake_out, extra
 
-    def _g_update(self, fake, tape: tf.GradientTape):
+    def _g_update(self, fake, tape: tf.GradientTape, step, aug_p):
         """One generator update from `fake`, whose forward pass `tape` recorded."""
         t = self.config.train
         g_vars = self.generator.trainable_variables
         with tape:
-            fake_out = tf.cast(self.discriminator(fake, training=True), tf.float32)
+            seen = self._augment(fake, step, AUG_G, 0, aug_p)
+            fake_out = tf.cast(self.discriminator(seen, training=True), tf.float32)
             per_example = losses.bce_g_loss(fake_out) if t.loss == "bce" else \
                 losses.wgan_g_loss(fake_out)
             g_loss = tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch)
@@ -203,10 +250,25 @@ class GanTrainer:
         return g_loss
 
     def train_step(self, dist_batch, step: int) -> dict[str, float]:
-        """One discriminator update (+ generator updates every n_critic steps): host floats."""
-        do_g = (step + 1) % self.config.train.n_critic == 0
-        out = {k: float(v) for k, v in
-               self._steps[do_g](dist_batch, tf.constant(step, tf.int64)).items()}
+        """One discriminator update (+ generator updates every n_critic steps): host floats.
+
+        With augmentation, `augment_p` is the probability this step used; in adaptive mode p
+        then moves by ADA's rule from this step's r_t (`d_real_sign`).
+        """
+        t, d = self.config.train, self.config.data
+        do_g = (step + 1) % t.n_critic == 0
+        do_r1 = t.r1_gamma > 0 and step % t.r1_every == 0
+        beta = ema_beta(step * self.global_batch, self.global_batch, t.ema_half_life,
+                        t.ema_rampup)
+        p = self.augment_p
+        out = {k: float(v) for k, v in self._steps[do_g, do_r1](
+            dist_batch, tf.constant(step, tf.int64), tf.constant(p, tf.float32),
+            tf.constant(beta, tf.float32)).items()}
+        if self.policy:
+            out["augment_p"] = p
+            if d.augment == "adaptive":
+                self.augment_p = adapt_p(p, out["d_real_sign"], d.ada_target,
+                                         self.global_batch, d.ada_images)
         if do_g:
             self._last_g_loss = out["g_loss"]
         elif self._last_g_loss is None:  # no generator step yet: no g_loss to report
@@ -221,16 +283,26 @@ class GanTrainer:
         return to_uint8(self._sample(tf.constant(z, tf.float32)).numpy(), self.config.value_range)
 
     def get_state(self) -> dict[str, list[np.ndarray]]:
-        return {
+        """Every array needed to continue: weights, optimizer slots, EMA copy, augment p."""
+        state = {
             "g": [np.asarray(w) for w in self.generator.get_weights()],
             "d": [np.asarray(w) for w in self.discriminator.get_weights()],
             "g_opt": [np.asarray(v.numpy()) for v in self.g_opt.variables],
             "d_opt": [np.asarray(v.numpy()) for v in self.d_opt.variables],
         }
+        if self.ema is not None:
+            state["ema"] = [np.asarray(w) for w in self.ema.model.get_weights()]
+        if self.policy:
+            state["aug"] = [np.array([self.augment_p], np.float64)]
+        return state
 
     def set_state(self, state: dict[str, list[np.ndarray]]) -> None:
         self.generator.set_weights(state["g"])
         self.discriminator.set_weights(state["d"])
+        if self.ema is not None:
+            self.ema.model.set_weights(state.get("ema") or state["g"])
+        if self.policy and state.get("aug"):
+            self.augment_p = float(state["aug"][0][0])
         for opt, key in ((self.g_opt, "g_opt"), (self.d_opt, "d_opt")):
             if len(opt.variables) != len(state[key]):
                 raise ValueError(f"{key}: checkpoint has {len(state[key])} variables, "

@@ -104,8 +104,9 @@ class _Loop:
         self.batches = iter(self.device.strategy.experimental_distribute_dataset(dataset))
         self.writer = tf.summary.create_file_writer(str(run_dir / "tensorboard")) \
             if self.is_chief else None
+        # Per-key sums and counts: some values come only from some steps (r1: lazy R1 steps).
         self.epoch_sums: dict[str, float] = {}
-        self.epoch_count = 0
+        self.epoch_counts: dict[str, int] = {}
 
     # --- bookkeeping -----------------------------------------------------------------------
     def status(self, **fields) -> None:
@@ -122,7 +123,7 @@ class _Loop:
         save_checkpoint(self.run_dir, self.trainer.get_state(), meta,
                         keep=self.config.train.keep_checkpoints)
         tmp = self.run_dir / "generator.tmp.keras"
-        self.trainer.generator.save(tmp)
+        self.trainer.inference_generator.save(tmp)
         os.replace(tmp, self.run_dir / "generator.keras")
 
     def log(self, record: dict) -> None:
@@ -167,7 +168,7 @@ class _Loop:
                 window_images += t.batch_size
                 for key, value in values.items():
                     self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + value
-                self.epoch_count += 1
+                    self.epoch_counts[key] = self.epoch_counts.get(key, 0) + 1
                 if self.step % t.log_every == 0 or self.batch_in_epoch == self.steps_per_epoch:
                     elapsed = time.perf_counter() - window_start
                     rate = window_images / elapsed if elapsed > 0 else 0.0
@@ -190,8 +191,8 @@ class _Loop:
         t = self.config.train
         self.epoch += 1
         self.batch_in_epoch = 0
-        means = {k: v / max(self.epoch_count, 1) for k, v in self.epoch_sums.items()}
-        self.epoch_sums, self.epoch_count = {}, 0
+        means = {k: v / self.epoch_counts[k] for k, v in self.epoch_sums.items()}
+        self.epoch_sums, self.epoch_counts = {}, {}
         self.log({"kind": "epoch", "epoch": self.epoch, "step": self.step,
                   "time": time.time(), **means})
         self.samples()

@@ -56,3 +56,13 @@ def test_stalled_swd_well_above_the_floor():
     assert codes(evals(30, 18, 19, 18, 19, 18.5)) == []  # already near the floor (10)
     stalled = health.run_warnings(evals(80, 50, 49, 50, 51, 49.5), "bce")[0]
     assert "best 49.0 vs 50.0 before; real-vs-real floor 10.0" in stalled["message"]
+
+
+def test_overfit_when_adaptive_p_stays_near_its_maximum():
+    held = [{**r, "augment_p": 0.95} for r in epochs(health.D_WINS_EPOCHS, 0.6, 0.4)]
+    found = health.run_warnings(held, "hinge")
+    assert [w["code"] for w in found] == ["overfit"]
+    assert "p = 0.95 for 5 epochs" in found[0]["message"] and "add images" in found[0]["advice"]
+    rising = [{**r, "augment_p": 0.5 + 0.1 * i} for i, r in enumerate(epochs(5, 0.6, 0.4))]
+    assert codes(rising, "hinge") == []  # p was below 0.9 in the window
+    assert codes(held[:-1], "hinge") == []

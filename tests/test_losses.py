@@ -62,3 +62,16 @@ def test_gradient_penalty_of_a_linear_critic():
     gp2 = losses.gradient_penalty(lambda x, training=True: tf.reduce_sum(x * w2, [1, 2, 3]),
                                   real, fake, tf.constant([0.3, 0.3, 0.3]))
     np.testing.assert_allclose(gp2.numpy(), [4.0] * 3, rtol=1e-5)
+
+
+def test_r1_of_a_linear_critic_is_its_squared_weight_norm():
+    import keras
+
+    critic = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
+                               keras.layers.Dense(1, use_bias=False)])
+    w = np.random.default_rng(0).normal(size=(48, 1)).astype(np.float32)
+    critic.layers[-1].kernel.assign(w)
+    real = tf.constant(np.random.default_rng(1).normal(size=(3, 4, 4, 3)), tf.float32)
+    scores, r1 = losses.r1_penalty(critic, real)
+    np.testing.assert_allclose(scores.numpy(), real.numpy().reshape(3, 48) @ w, rtol=1e-5)
+    np.testing.assert_allclose(r1.numpy(), [np.sum(w ** 2)] * 3, rtol=1e-5)

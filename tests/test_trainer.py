@@ -40,6 +40,32 @@ def test_a_step_updates_both_networks(name):
         assert 0.0 < values["d_real"] < 1.0 and 0.0 < values["d_fake"] < 1.0
 
 
+def test_the_recipe_options_update_ema_p_and_sample_from_the_ema_copy():
+    config = tiny_config("dcgan", ema_half_life=16, ema_rampup=0.0, augment="adaptive",
+                         ada_images=80, ada_target=0.0, d_norm="spectral", loss="hinge",
+                         r1_gamma=1.0, r1_every=2)
+    trainer = GanTrainer(config, setup_device(config))
+    assert trainer.inference_generator is trainer.ema.model
+    g_before = trainer.get_state()["g"]
+    first = trainer.train_step(real_batch(config), 0)
+    beta = 0.5 ** (8 / 16)  # batch 8, half-life 16 images, no ramp
+    after = trainer.get_state()
+    for e, g0, g1 in zip(after["ema"], g_before, after["g"], strict=True):
+        np.testing.assert_allclose(e, beta * g0 + (1 - beta) * g1, rtol=1e-5, atol=1e-6)
+    assert first["augment_p"] == 0.0 and "r1" in first and first["r1"] > 0
+    second = trainer.train_step(real_batch(config, 1), 1)
+    assert "r1" not in second  # lazy: every r1_every steps
+    rt = first["d_real_sign"]
+    assert second["augment_p"] == pytest.approx(0.1 if rt > 0 else 0.0)
+    state = trainer.get_state()
+    assert not np.allclose(state["ema"][0], state["g"][0])
+    z = np.random.default_rng(1).standard_normal((4, 16)).astype(np.float32)
+    ema_out = trainer.sample(z)
+    g_alone = GanTrainer(config.with_overrides(ema_half_life=0), setup_device(config))
+    g_alone.generator.set_weights(state["g"])
+    assert not np.array_equal(ema_out, g_alone.sample(z))  # samples come from the copy
+
+
 def test_n_critic_and_g_steps_count_updates():
     config = tiny_config("wgan-gp", n_critic=3, g_steps=2)
     trainer = GanTrainer(config, setup_device(config))

@@ -46,8 +46,13 @@ def test_a_run_fills_its_folder(ws, tiny_dataset):
     assert seen[-1]["epoch"] == 1 and seen[-1]["batch"] == 3 and len(seen) == 6
 
 
-def test_stop_mid_epoch_then_resume_matches_a_straight_run(ws, tiny_dataset):
-    config = tiny_config("dcgan", epochs=4, deterministic=True, label_noise=0.05)
+RECIPE = dict(ema_half_life=64, augment="adaptive", ada_images=200, d_norm="spectral",
+              loss="hinge", r1_gamma=1.0, r1_every=2)
+
+
+@pytest.mark.parametrize("recipe", [{}, RECIPE], ids=["paper", "ema-ada-sn-r1-hinge"])
+def test_stop_mid_epoch_then_resume_matches_a_straight_run(ws, tiny_dataset, recipe):
+    config = tiny_config("dcgan", epochs=4, deterministic=True, label_noise=0.05, **recipe)
     straight = create_run(ws, config)
     assert run_training(config, straight) == "done"
 
@@ -68,9 +73,17 @@ def test_stop_mid_epoch_then_resume_matches_a_straight_run(ws, tiny_dataset):
     b, meta_b = final_state(resumed)
     assert meta_a["step"] == meta_b["step"] == 12 and meta_a["epoch"] == meta_b["epoch"] == 4
     assert int(a["g_opt"][0]) == int(b["g_opt"][0]) == 12  # optimizer iterations
-    for group in ("g", "d", "g_opt", "d_opt"):
+    groups = ("g", "d", "g_opt", "d_opt") + (("ema", "aug") if recipe else ())
+    assert set(a) == set(b) and set(groups) <= set(a)
+    for group in groups:
         for x, y in zip(a[group], b[group], strict=True):
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6, err_msg=group)
+    if recipe:  # p moved from 0 by ADA's rule and was restored, not restarted
+        assert a["aug"][0][0] > 0 and not np.array_equal(a["ema"][0], a["g"][0])
+        steps = [r for r in read_metrics(resumed) if r["kind"] == "step"]
+        assert steps[5]["augment_p"] == pytest.approx(
+            [r for r in read_metrics(straight) if r["kind"] == "step"][5]["augment_p"])
+        assert {"augment_p", "d_real_sign"} <= set(steps[0]) and "r1" in steps[0]
     assert np.array_equal(np.load(straight / "fixed_noise.npy"),
                           np.load(resumed / "fixed_noise.npy"))
     steps = [r["step"] for r in read_metrics(resumed) if r["kind"] == "step"]
