@@ -11,6 +11,11 @@ Because each set is normalised by its own per-channel mean and spread, a uniform
 brightness or contrast is invisible to SWD by design: it measures local structure (edges,
 texture, colour correlations), not global exposure.
 
+SWD therefore gets a colour term beside it: `color_distance`, the sliced Wasserstein distance
+between the two sets' pixel colours at 16x16 (the pyramid's low-pass level) with no
+normalisation, in grey levels. Wrong hues, tinted backgrounds or washed-out contrast move it;
+it has its own real-vs-real floor.
+
 MS-SSIM diversity is the mean multi-scale SSIM over random pairs of images of one set: a
 collapsed generator draws near-identical faces, so its value rises far above the real data's.
 
@@ -151,6 +156,31 @@ def swd(images_a: np.ndarray, images_b: np.ndarray, seed: int = 0) -> dict[str, 
     return out
 
 
+COLOR_DIRECTIONS = 64
+
+
+def color_distance(images_a: np.ndarray, images_b: np.ndarray, seed: int = 0) -> float:
+    """Sliced W1 between the RGB values of two (N, 64, 64, 3) sets at 16x16, in grey levels.
+
+    Each image is low-passed to 16x16 (as the SWD pyramid's last level) and every pixel is a
+    3-D colour point, unnormalised; the larger set is subsampled to the smaller one's size.
+    0 for identical sets; compare with the floor of two real samples.
+    """
+    n = min(len(images_a), len(images_b))
+    if n < 2:
+        raise ValueError("the colour distance needs at least 2 images in each set")
+    pick = np.random.default_rng([seed, 0xC0])
+    points = []
+    for images in (images_a, images_b):
+        if len(images) > n:
+            images = images[np.sort(pick.choice(len(images), n, replace=False))]
+        points.append(laplacian_pyramid(images)[-1].reshape(-1, images.shape[-1]))
+    dirs = np.random.default_rng([seed, 0xC1]).standard_normal(
+        (points[0].shape[1], COLOR_DIRECTIONS)).astype(np.float32)
+    dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
+    return float(np.mean(_projected_w1(points[0], points[1], dirs)))
+
+
 # --- MS-SSIM diversity ---------------------------------------------------------------------
 def random_pairs(count: int, pairs: int, rng: np.random.Generator) -> np.ndarray:
     """(pairs, 2) indices of distinct images."""
@@ -219,14 +249,16 @@ def eval_split(count: int, n: int, seed: int) -> EvalSplit:
 
 def quality(fake: np.ndarray, reference: np.ndarray, seed: int = 0,
             pairs: int = 1000) -> dict[str, float]:
-    """SWD (per level and mean) of `fake` to `reference`, and MS-SSIM diversity of `fake`."""
-    return {**swd(fake, reference, seed), "ms_ssim": ms_ssim_diversity(fake, pairs, seed)}
+    """SWD (per level and mean), colour distance of `fake` to `reference`; MS-SSIM of `fake`."""
+    return {**swd(fake, reference, seed), "color_dist": color_distance(fake, reference, seed),
+            "ms_ssim": ms_ssim_diversity(fake, pairs, seed)}
 
 
 def real_baseline(reference: np.ndarray, floor: np.ndarray, seed: int = 0,
                   pairs: int = 1000) -> dict[str, float]:
-    """The real data's own figures: SWD floor (two disjoint real halves) and MS-SSIM."""
+    """The real data's own figures: SWD and colour floors (two disjoint real samples), MS-SSIM."""
     return {"swd_floor": swd(floor, reference, seed)["swd"],
+            "color_dist_floor": color_distance(floor, reference, seed),
             "ms_ssim_real": ms_ssim_diversity(reference, pairs, seed)}
 
 
@@ -257,11 +289,28 @@ def nearest_images(image: np.ndarray, cache_path: str | os.PathLike[str], k: int
     return [(int(r), float(d)) for r, d in zip(best_rows, best_dist, strict=True)]
 
 
+def nearest_distances(queries: np.ndarray, pool: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """(N,) RMS distance in grey levels from each of (N, H, W, C) `queries` to its nearest
+    image in (M, H, W, C) `pool` (pixel space; ||a - b||^2 = |a|^2 + |b|^2 - 2 a.b)."""
+    q = queries.reshape(len(queries), -1).astype(np.float32)
+    best = np.full(len(q), np.inf, np.float32)
+    q_sq = np.sum(q * q, axis=1)
+    for start in range(0, len(pool), chunk):
+        p = pool[start:start + chunk].reshape(-1, q.shape[1]).astype(np.float32)
+        d2 = q_sq[:, None] + np.sum(p * p, axis=1)[None, :] - 2.0 * (q @ p.T)
+        best = np.minimum(best, d2.min(axis=1))
+    return np.sqrt(np.maximum(best, 0.0) / q.shape[1])
+
+
 def describe(record: dict) -> str:
-    """One line for people: 'SWD 41.2 (floor 9.8), MS-SSIM 0.21 (real 0.18)'."""
+    """One line: 'SWD 41.2 (floor 9.8), colour 3.1 (floor 0.8), MS-SSIM 0.21 (real 0.18)'."""
     parts = [f"SWD {record['swd']:.1f}"]
     if "swd_floor" in record:
         parts[0] += f" (floor {record['swd_floor']:.1f})"
+    if "color_dist" in record:
+        parts.append(f"colour {record['color_dist']:.1f}")
+        if "color_dist_floor" in record:
+            parts[-1] += f" (floor {record['color_dist_floor']:.1f})"
     if "ms_ssim" in record:
         text = f"MS-SSIM {record['ms_ssim']:.3f}"
         if "ms_ssim_real" in record:
@@ -299,7 +348,9 @@ class Evaluator:
             return self._baseline
         from dcgan.runs import read_json, write_json_atomic
 
-        key = {"count": len(self.reader), "n": self.split.size, "seed": self.seed}
+        # "metrics" changes when the baseline gains a figure (2: the colour floor).
+        key = {"count": len(self.reader), "n": self.split.size, "seed": self.seed,
+               "metrics": 2}
         path = Path(self.baseline_path) if self.baseline_path is not None else None
         saved = read_json(path) if path is not None else None
         if isinstance(saved, dict) and saved.get("key") == key:

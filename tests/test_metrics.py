@@ -171,6 +171,7 @@ def test_evaluator_scores_and_caches_its_baseline(tmp_path, portraits):
     record = evaluator(memoriser, latent_dim=8)
     assert record["swd"] == 0.0 and record["eval_images"] == 64 and not record["held_out"]
     assert 0 < record["swd_floor"] < 50 and 0 < record["ms_ssim_real"] < 0.6
+    assert record["color_dist"] == 0.0 and 0 < record["color_dist_floor"] < 20
     assert record["ms_ssim"] == pytest.approx(record["ms_ssim_real"])
     assert json.loads(baseline.read_text())["values"]["swd_floor"] == record["swd_floor"]
     assert evaluator.latents(8).shape == (64, 8)
@@ -187,3 +188,28 @@ def test_describe_is_one_readable_line():
     text = metrics.describe({"swd": 41.23, "swd_floor": 9.8, "ms_ssim": 0.21,
                              "ms_ssim_real": 0.18})
     assert text == "SWD 41.2 (floor 9.8), MS-SSIM 0.210 (real 0.180)"
+    text = metrics.describe({"swd": 41.23, "swd_floor": 9.8, "color_dist": 6.04,
+                             "color_dist_floor": 1.5, "ms_ssim": 0.21, "ms_ssim_real": 0.18})
+    assert text == "SWD 41.2 (floor 9.8), colour 6.0 (floor 1.5), MS-SSIM 0.210 (real 0.180)"
+
+
+def test_colour_distance_sees_tints_that_swd_normalises_away(portraits):
+    real_a, real_b = portraits[:96], portraits[96:]
+    floor = metrics.color_distance(real_a, real_b)
+    assert metrics.color_distance(real_a, real_a) == 0.0
+    tinted = np.clip(real_b.astype(int) * [1.0, 0.8, 1.2] + [0, 0, 20], 0, 255).astype(np.uint8)
+    washed = (128 + (real_b.astype(int) - 128) * 0.5).astype(np.uint8)
+    assert metrics.color_distance(real_a, tinted) > 3 * floor
+    assert metrics.color_distance(real_a, washed) > 3 * floor
+    # SWD's per-set normalisation hides the same changes almost entirely
+    swd_floor = metrics.swd(real_a, real_b)["swd"]
+    assert metrics.swd(real_a, washed)["swd"] < 1.5 * swd_floor
+
+
+def test_nearest_distances_match_a_direct_search(portraits):
+    queries, pool = portraits[:5], portraits[3:40]
+    found = metrics.nearest_distances(queries, pool, chunk=16)
+    direct = [min(np.sqrt(np.mean((q.astype(float) - p.astype(float)) ** 2)) for p in pool)
+              for q in queries]
+    np.testing.assert_allclose(found, direct, rtol=1e-4, atol=1e-2)
+    assert found[3] == pytest.approx(0.0, abs=1e-2) and found[0] > 1
