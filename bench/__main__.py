@@ -20,7 +20,11 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=None,
                         help="quality: training seconds per contender (default 300; quick 2)")
     parser.add_argument("--contenders", nargs="*", default=None,
-                        help="quality: a subset of presets and references (with dcgan)")
+                        help="quality: presets and references to compare (with the default "
+                             "preset; default: studio, demo, radford)")
+    parser.add_argument("--scenarios", nargs="*", default=None,
+                        choices=["data10k", "small"],
+                        help="quality: 10,000 training images and/or 100 (default: both)")
     parser.add_argument("--seed", type=int, default=0,
                         help="quality: training seed of every contender")
     parser.add_argument("--out-dir", type=Path, default=ROOT,
@@ -31,6 +35,7 @@ def main() -> int:
         options = {}
         if name == "quality":
             options = {"seed": args.seed, "contenders": args.contenders,
+                       "scenarios": args.scenarios,
                        **({"budget": args.budget} if args.budget else {})}
         report = importlib.import_module(BENCHMARKS[name]).run(args.quick, args.out_dir,
                                                                 **options)

@@ -24,14 +24,28 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import ROOT, Report
+from dcgan.config import DEFAULT_PRESET
 
-PRESETS = ("dcgan", "ml241", "wgan-gp", "demo")
+PRESETS = ("studio", "dcgan", "ml241", "wgan-gp", "demo")
 REFERENCES = {"keras-io": "bench.references.keras_io_faces",
               "radford": "bench.references.radford"}
-DEFAULT_PRESET = "dcgan"  # the app's and the CLI's default
+DEFAULT_CONTENDERS = ("studio", "demo", "radford")  # --contenders adds the others
 FULL = {"budget": 300.0, "images": 10_000, "eval_images": 512}
 QUICK = {"budget": 2.0, "images": 300, "eval_images": 8, "batch_size": 8}
+QUICK_SMALL = 16  # training images of the small scenario in quick mode
 POINTS = (0.1, 0.25, 0.5, 0.75, 1.0)  # fractions of the budget at which quality is scored
+IMAGE_POINTS = (10_000, 25_000, 50_000, 100_000, 200_000, 400_000)  # equal-images scores
+QUICK_IMAGE_POINTS = (16, 32)
+SCENARIOS = {
+    "data10k": {"train_images": None, "section": "quality", "chart": "time_to_quality",
+                "title": "Time to quality, 10,000 portraits (lower is better)",
+                "about": "the built-in synthetic portraits, all but the scoring sample."},
+    "small": {"train_images": 100, "section": "quality-small",
+              "chart": "time_to_quality_small",
+              "title": "Time to quality, 100 training portraits (lower is better)",
+              "about": "100 training portraits, the size of a user's own photo set, where a "
+                       "discriminator memorises; the scoring sample is the same as above."},
+}
 
 
 @dataclass
@@ -47,14 +61,16 @@ class Contender:
 
 
 def preset_contender(name: str, cache: Path, rows: np.ndarray | None,
-                     batch_size: int | None, seed: int = 0) -> Contender:
+                     batch_size: int | None, seed: int = 0,
+                     overrides: dict | None = None) -> Contender:
+    """A preset (with `overrides`, flat field names) trained by the project's own step."""
     from bench.train_bench import step_flops
     from dcgan.config import preset
     from dcgan.models import conv_flops
     from dcgan.pipeline import input_spec, make_dataset
     from dcgan.trainer import GanTrainer, setup_device
 
-    config = preset(name).with_overrides(seed=seed)
+    config = preset(name).with_overrides(seed=seed, **(overrides or {}))
     if batch_size:
         config = config.with_overrides(batch_size=batch_size)
     device = setup_device(config)
@@ -82,46 +98,63 @@ def reference_contender(name: str, images: np.ndarray, batch_size: int | None,
                      ref.flops_per_image)
 
 
-def train_for(contender: Contender, points: list[float], evaluator) -> list[dict]:
-    """Train until each time point (seconds of training), scoring the generator at each."""
+def train_for(contender: Contender, points: list[float], evaluator,
+              image_points: tuple[int, ...] = ()) -> dict[str, list[dict]]:
+    """Train until each time point (seconds of training), scoring the generator at each.
+
+    Returns {"time": one record per time point, "images": one per image count in
+    `image_points` reached within the last time point}; a record holds seconds, images,
+    swd, ms_ssim and color_dist.
+    """
     for _ in range(contender.warmup):  # traces the step (both variants with n_critic > 1)
         contender.step()
-    trained, images, out = 0.0, 0, []
+    trained, images = 0.0, 0
+    out: dict[str, list[dict]] = {"time": [], "images": []}
+    pending_images = sorted(image_points)
+
+    def score(kind: str) -> None:
+        record = evaluator(contender.sample, contender.latent_dim)
+        out[kind].append({"seconds": trained, "images": images, "swd": record["swd"],
+                          "ms_ssim": record["ms_ssim"], "color_dist": record["color_dist"]})
+        print(f"  {contender.name} {trained:6.1f} s {images:7d} img  SWD {record['swd']:7.1f}"
+              f"  colour {record['color_dist']:5.1f}  MS-SSIM {record['ms_ssim']:.3f}"
+              f"  ({'equal images' if kind == 'images' else 'equal time'})", flush=True)
+
     for point in points:
         while trained < point:
             start = time.perf_counter()
             contender.step()
             trained += time.perf_counter() - start
             images += contender.batch_size
-        record = evaluator(contender.sample, contender.latent_dim)
-        out.append({"seconds": trained, "images": images, "swd": record["swd"],
-                    "ms_ssim": record["ms_ssim"]})
-        print(f"  {contender.name} {trained:6.1f} s {images:7d} img  SWD {record['swd']:7.1f}"
-              f"  MS-SSIM {record['ms_ssim']:.3f}", flush=True)
+            if pending_images and images >= pending_images[0]:
+                pending_images.pop(0)
+                score("images")
+        score("time")
     return out
 
 
-def _chart(results: dict, points: list[float], floor: float, out_dir: Path) -> str:
-    """Write the SWD-vs-seconds chart; returns its path relative to out_dir."""
+def _chart(results: dict, floor: float, out_dir: Path, stem: str, title: str) -> str:
+    """Write the SWD-vs-seconds chart docs/images/<stem>.png; returns its relative path."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    for name, rows in results.items():
+    for name, scored in results.items():
+        rows = scored["time"]
         fig.add_trace(go.Scatter(x=[r["seconds"] for r in rows], y=[r["swd"] for r in rows],
                                  mode="lines+markers", name=name))
-    seconds = [r["seconds"] for rows in results.values() for r in rows]
+    seconds = [r["seconds"] for scored in results.values() for r in scored["time"]]
     fig.add_trace(go.Scatter(x=[0, max(seconds)], y=[floor, floor], mode="lines",
                              name="real vs real floor",
                              line={"dash": "dash", "color": "grey"}))
-    fig.update_layout(title="Time to quality (lower is better)", width=900, height=500,
+    fig.update_layout(title=title, width=900, height=500,
                       xaxis_title="training seconds (same machine, one after another)",
                       yaxis_title="SWD x1e3 (mean of 64/32/16 px levels)", yaxis_type="log",
                       template="plotly_white", margin={"l": 70, "r": 20, "t": 60, "b": 60})
     folder = out_dir / "docs" / "images"
     folder.mkdir(parents=True, exist_ok=True)
-    html = folder / "time_to_quality.html"
+    html = folder / f"{stem}.html"
     fig.write_html(html, include_plotlyjs=True, full_html=True)
-    png = folder / "time_to_quality.png"
+    png = folder / f"{stem}.png"
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     if not Path(chromium).exists():
         return str(html.relative_to(out_dir))
@@ -138,17 +171,35 @@ def _chart(results: dict, points: list[float], floor: float, out_dir: Path) -> s
     return str(png.relative_to(out_dir))
 
 
-def run(quick: bool = False, out_dir: Path = ROOT, budget: float | None = None,
-        seed: int = 0, contenders: list[str] | None = None) -> Report:
-    """Train each contender for `budget` s; `seed` seeds their training (not the scoring).
+def _memorisation(fake: np.ndarray, train: np.ndarray, held_out: np.ndarray) -> dict:
+    """Median RMS distance (grey levels) of samples and of held-out real images to the
+    nearest training image: samples much nearer than held-out real images are copies."""
+    from dcgan.metrics import nearest_distances
 
-    `contenders` picks a subset (it must include the default preset); None runs them all.
+    return {"nearest_fake": float(np.median(nearest_distances(fake, train))),
+            "nearest_real": float(np.median(nearest_distances(held_out, train)))}
+
+
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return "—"
+    return f"{row['swd']:.1f} / {row['color_dist']:.1f} / {row['ms_ssim']:.2f}"
+
+
+def run(quick: bool = False, out_dir: Path = ROOT, budget: float | None = None,
+        seed: int = 0, contenders: list[str] | None = None,
+        scenarios: list[str] | None = None) -> Report:
+    """Train each contender for `budget` s per scenario; `seed` seeds their training.
+
+    `contenders` picks a subset (it must include the default preset); None runs the default
+    set. `scenarios` picks from SCENARIOS (None: both). Returns the last scenario's report.
     """
-    chosen = [c for c in (*PRESETS, *REFERENCES) if contenders is None or c in contenders]
+    chosen = list(contenders or DEFAULT_CONTENDERS)
+    unknown = [c for c in chosen if c not in PRESETS and c not in REFERENCES]
+    if unknown:
+        raise ValueError(f"unknown contenders: {', '.join(unknown)}")
     if DEFAULT_PRESET not in chosen:
         raise ValueError(f"the contenders must include the default preset {DEFAULT_PRESET}")
-    presets = [c for c in chosen if c in PRESETS]
-    references = [c for c in chosen if c in REFERENCES]
     from bench.train_bench import _dataset, matmul_peak
     from dcgan.metrics import Evaluator
     from dcgan.trainer import configure_threads
@@ -156,81 +207,141 @@ def run(quick: bool = False, out_dir: Path = ROOT, budget: float | None = None,
 
     configure_threads()
     settings = {**(QUICK if quick else FULL), **({"budget": budget} if budget else {})}
-    report = Report("quality", out_dir)
     home = out_dir / "bench" / "out" / "quality-workspace"
     name = f"bench-quality-{settings['images']}"
     _dataset(home, name, settings["images"])
     cache = Workspace(home).prepared_cache(name)
     evaluator = Evaluator(cache, settings["eval_images"], seed=0)
+    peak = matmul_peak(1024 if quick else 4096)
+    report = None
+    for scenario in scenarios or list(SCENARIOS):
+        report = _scenario(scenario, chosen, settings, cache, evaluator, peak, seed, quick,
+                           out_dir)
+    return report
+
+
+def _scenario(scenario: str, chosen: list[str], settings: dict, cache: Path, evaluator,
+              peak: float, seed: int, quick: bool, out_dir: Path) -> Report:
+    """One scenario: every contender trained and scored, its section of BENCHMARKS.md."""
+    from dcgan.images import image_grid
+
+    spec = SCENARIOS[scenario]
+    report = Report(spec["section"], out_dir)
     baseline = evaluator.baseline()
     rows = evaluator.split.train_rows
-    train_images = evaluator.reader.read(rows if rows is not None
-                                         else np.arange(len(evaluator.reader)))
-    peak = matmul_peak(1024 if quick else 4096)
+    rows = np.arange(len(evaluator.reader)) if rows is None else rows
+    limit = (QUICK_SMALL if quick else spec["train_images"]) if spec["train_images"] else None
+    if limit:  # a fixed random subset of the training rows; the scoring sample is unchanged
+        rows = np.sort(np.random.default_rng([seed, 0x5A11]).permutation(rows)[:limit])
+    train_images = evaluator.reader.read(rows)
     points = [settings["budget"] * f for f in ((0.5, 1.0) if quick else POINTS)]
+    image_points = QUICK_IMAGE_POINTS if quick else IMAGE_POINTS
     batch = settings.get("batch_size")
+    folder = out_dir / "docs" / "images" / "quality"
+    folder.mkdir(parents=True, exist_ok=True)
 
-    results, contenders = {}, {}
+    results, contenders, memo = {}, {}, {}
     for label in chosen:
-        print(f"== {label}", flush=True)
+        print(f"== {scenario}: {label}", flush=True)
         contender = preset_contender(label, cache, rows, batch, seed) if label in PRESETS \
             else reference_contender(label, train_images, batch, seed)
         contenders[label] = contender
-        results[label] = train_for(contender, points, evaluator)
+        results[label] = train_for(contender, points, evaluator, image_points)
+        z = evaluator.latents(contender.latent_dim)
+        fake = np.concatenate([contender.sample(z[i:i + 256]) for i in range(0, len(z), 256)])
+        image_grid(fake[:32], columns=8).save(folder / f"{scenario}-{label}.png")
+        memo[label] = _memorisation(fake, train_images, evaluator.reference)
 
-    floor = baseline["swd_floor"]
+    floor, color_floor = baseline["swd_floor"], baseline["color_dist_floor"]
+    real_ssim = baseline["ms_ssim_real"]
     report.figure("swd_floor", floor, "SWD x1e3")
-    report.figure("ms_ssim_real", baseline["ms_ssim_real"], "MS-SSIM")
-    table = []
-    for label, rows_ in results.items():
-        c, last = contenders[label], rows_[-1]
+    report.figure("color_dist_floor", color_floor, "grey levels")
+    report.figure("ms_ssim_real", real_ssim, "MS-SSIM")
+    counts = sorted({r["images"] for scored in results.values() for r in scored["images"]})
+    time_table, image_table = [], []
+    for label, scored in results.items():
+        c, last = contenders[label], scored["time"][-1]
         rate = last["images"] / last["seconds"]
         pct = 100 * rate * c.flops_per_image / 1e9 / peak
         report.figure(f"{label}_img_per_s", rate, "img/s")
         report.figure(f"{label}_pct_of_peak", pct, "%")
-        for point, row in zip(points, rows_, strict=True):
+        for point, row in zip(points, scored["time"], strict=True):
             report.figure(f"{label}_swd_at_{point:g}s", row["swd"], "SWD x1e3")
             report.figure(f"{label}_ms_ssim_at_{point:g}s", row["ms_ssim"], "MS-SSIM")
+            report.figure(f"{label}_color_at_{point:g}s", row["color_dist"], "grey levels")
+        by_count = {r["images"]: r for r in scored["images"]}
+        for count, row in by_count.items():
+            report.figure(f"{label}_swd_at_{count}img", row["swd"], "SWD x1e3")
         report.figure(f"{label}_ms_ssim_final", last["ms_ssim"], "MS-SSIM")
-        table.append(f"| {label} | {c.kind} | {c.batch_size} | {rate:.0f} | {pct:.0f}% | "
-                     + " | ".join(f"{r['swd']:.1f} / {r['ms_ssim']:.2f}" for r in rows_)
-                     + f" | {last['ms_ssim']:.3f} |")
-    ratios = {ref: [a["swd"] / b["swd"] for a, b in zip(results[DEFAULT_PRESET], results[ref],
-                                                         strict=True)]
-              for ref in references}
-    best = min(presets, key=lambda p: results[p][-1]["swd"])
-    for ref, values in ratios.items():
-        report.figure(f"{DEFAULT_PRESET}_vs_{ref}_swd_ratio_final", values[-1], "ratio")
-        report.figure(f"{best}_vs_{ref}_swd_ratio_final_best_preset",
-                      results[best][-1]["swd"] / results[ref][-1]["swd"], "ratio")
-    chart = _chart(results, points, floor, out_dir)
-
-    goal = all(values[-1] <= (0.8 if ref == "radford" else 1.0) for ref, values in ratios.items())
+        report.figure(f"{label}_nearest_fake", memo[label]["nearest_fake"], "grey levels")
+        time_table.append(f"| {label} | {c.kind} | {c.batch_size} | {rate:.0f} | {pct:.0f}% | "
+                          + " | ".join(_cell(r) for r in scored["time"])
+                          + f" | {memo[label]['nearest_fake']:.1f} |")
+        image_table.append(f"| {label} | " + " | ".join(_cell(by_count.get(n)) for n in counts)
+                           + " |")
+    nearest_real = next(iter(memo.values()))["nearest_real"]
+    report.figure("nearest_real", nearest_real, "grey levels")
+    ratios = {other: results[DEFAULT_PRESET]["time"][-1]["swd"] / results[other]["time"][-1]["swd"]
+              for other in chosen if other != DEFAULT_PRESET}
+    for other, ratio in ratios.items():
+        report.figure(f"{DEFAULT_PRESET}_vs_{other}_swd_ratio_final", ratio, "ratio")
+    chart = _chart(results, floor, out_dir, spec["chart"], spec["title"])
+    default = results[DEFAULT_PRESET]["time"][-1]
+    goals = _goals(scenario, default, floor, real_ssim, ratios, memo[DEFAULT_PRESET])
+    what = (f"{len(train_images):,} training images (a fixed random subset)" if limit
+            else f"{len(train_images):,} training images")
     report.lines += [
-        f"Each contender trained for **{settings['budget']:g} s** (training seed {seed}; "
-        f"scoring paused the clock) on {settings['images']:,} synthetic portraits, "
-        f"{len(train_images):,} of them trained on; scored on "
-        f"{settings['eval_images']} generated vs {evaluator.split.size} held-out real images"
-        f" ({'held out of training' if evaluator.split.held_out else 'seen in training'}). "
-        f"float32 matmul peak in this run: {peak:.0f} GFLOP/s. "
-        f"Real-vs-real floor: SWD **{floor:.1f}**; real MS-SSIM {baseline['ms_ssim_real']:.3f}.",
+        f"Scenario **{scenario}**: {spec['about']} Each contender trained for "
+        f"**{settings['budget']:g} s** (training seed {seed}; scoring paused the clock) on "
+        f"{what}; scored on {settings['eval_images']} generated vs {evaluator.split.size} "
+        f"held-out real images. float32 matmul peak in this run: {peak:.0f} GFLOP/s. "
+        f"Real-vs-real floors: SWD **{floor:.1f}**, colour **{color_floor:.1f}** grey levels; "
+        f"real MS-SSIM {real_ssim:.3f}.",
+        "",
+        "Cells: SWD x1e3 / colour distance / MS-SSIM. Equal time:",
         "",
         "| contender | kind | batch | images/s | % of matmul peak | "
-        + " | ".join(f"SWD / MS-SSIM @ {p:g} s" for p in points) + " | MS-SSIM at the end |",
+        + " | ".join(f"@ {p:g} s" for p in points) + " | nearest train image |",
         "|---|---|---:|---:|---:|" + "---:|" * len(points) + "---:|",
-        *table,
+        *time_table,
         "",
-        f"Default preset (`{DEFAULT_PRESET}`) over the references, SWD at equal time: "
-        + "; ".join(f"vs {ref}: " + ", ".join(f"{v:.2f}" for v in values)
-                    + f" (at {points[-1]:g} s: **{values[-1]:.2f}**)"
-                    for ref, values in ratios.items()) + ".",
-        f"Best preset at the end: `{best}`, SWD {results[best][-1]['swd']:.1f} = "
-        + ", ".join(f"{results[best][-1]['swd'] / results[ref][-1]['swd']:.2f} of {ref}"
-                    for ref in references) + ".",
-        f"Goal (default preset <= 0.8 x Radford and below keras-io at the end): "
-        f"**{'met' if goal else 'not met'}**.",
+        "Equal images trained (— = not reached within the budget):",
+        "",
+        "| contender | " + " | ".join(f"@ {n:,} img" for n in counts) + " |",
+        "|---|" + "---:|" * len(counts),
+        *image_table,
+        "",
+        f"Memorisation: median RMS distance (grey levels) of the 512 samples to their nearest "
+        f"training image (last column) vs held-out real images' **{nearest_real:.1f}**.",
+        f"Default preset (`{DEFAULT_PRESET}`) over the others, SWD at the end: "
+        + ", ".join(f"{other} {ratio:.2f}" for other, ratio in ratios.items()) + ".",
+        *goals,
         "",
         f"![SWD vs training seconds]({chart})",
+        "",
+        "Samples at the end (first 32 of the scoring latents): "
+        + ", ".join(f"[{label}](docs/images/quality/{scenario}-{label}.png)" for label in chosen)
+        + ".",
     ]
     report.write()
     return report
+
+
+def _goals(scenario: str, default: dict, floor: float, real_ssim: float, ratios: dict,
+           memo: dict) -> list[str]:
+    """The issue's goals for the default preset, each with its figure and met / not met."""
+    checks = [(f"MS-SSIM within 0.05 of real ({default['ms_ssim']:.3f} vs {real_ssim:.3f})",
+               abs(default["ms_ssim"] - real_ssim) <= 0.05)]
+    if scenario == "data10k":
+        checks.insert(0, (f"SWD <= 3x the floor ({default['swd'] / floor:.2f}x)",
+                          default["swd"] <= 3 * floor))
+        if "radford" in ratios:
+            checks.append((f"<= 0.5x Radford ({ratios['radford']:.2f})", ratios["radford"] <= 0.5))
+    else:
+        checks.append((f"samples no nearer to training images than held-out real images "
+                       f"({memo['nearest_fake']:.1f} vs {memo['nearest_real']:.1f})",
+                       memo["nearest_fake"] >= memo["nearest_real"]))
+    if "demo" in ratios:
+        checks.append((f"<= 0.6x demo ({ratios['demo']:.2f})", ratios["demo"] <= 0.6))
+    return ["Goals for the default preset: " + "; ".join(
+        f"{text}: **{'met' if ok else 'not met'}**" for text, ok in checks) + "."]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
+from dcgan.config import DEFAULT_PRESET
 from dcgan.errors import DcganError
 from dcgan.workspace import Workspace
 
@@ -146,12 +147,12 @@ def cmd_bootstrap(args: argparse.Namespace, ws: Workspace) -> int:
 
         print("timing a few training steps of the default settings on this machine...")
         try:
-            measured = measure_speed("dcgan")
+            measured = measure_speed(DEFAULT_PRESET)
         except DcganError:
             print("  (could not time a step; the Train page can measure it later)")
         else:
             write_json_atomic(speed, measured)
-            print(f"  {measured['images_per_s']:.0f} images/s with the dcgan preset")
+            print(f"  {measured['images_per_s']:.0f} images/s with the {DEFAULT_PRESET} preset")
     return 0
 
 
@@ -329,14 +330,17 @@ def cmd_runs(args: argparse.Namespace, ws: Workspace) -> int:
     return 0
 
 
+LISTED = ("ml241", "dcgan", DEFAULT_PRESET)  # presets whose values each flag's help lists
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     from dcgan.config import PRESETS, field_names
 
     group = parser.add_argument_group(
-        "settings (unset: the preset's value, listed as ml241 / dcgan / wgan-gp)")
+        "settings (unset: the preset's value, listed as " + " / ".join(LISTED) + ")")
     for name, kind, _ in field_names():
         flag = "--" + name.replace("_", "-")
-        values = " / ".join(str(PRESETS[p].get(name)) for p in ("ml241", "dcgan", "wgan-gp"))
+        values = " / ".join(str(PRESETS[p].get(name)) for p in LISTED)
         if kind is bool:
             group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=values)
@@ -388,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train a new run, or continue one (--resume)")
     from dcgan.config import PRESETS
 
-    p.add_argument("--preset", choices=sorted(PRESETS), default="dcgan",
+    p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
                    help="named settings to start from")
     p.add_argument("--run-name", default=None, help="label of the run folder")
     p.add_argument("--resume", default=None, metavar="RUN",
@@ -409,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("estimate", formatter_class=fmt,
                        help="time a few train steps of a preset on this machine (JSON)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="dcgan", help="preset")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET, help="preset")
     p.add_argument("--steps", type=int, default=3, help="timed steps")
     _add_config_flags(p)
     p.set_defaults(func=cmd_estimate)

@@ -25,6 +25,12 @@ class DataConfig:
     dataset: str = "synthetic-portraits"
     flip: bool = True  # horizontal flip augmentation
     rotation_deg: float = 0.0  # max random rotation, reflect-padded; 0 = off
+    # Differentiable augmentation of every image D sees, real and fake (dcgan.augment):
+    augment: str = "off"  # "off" | "fixed" (probability augment_p) | "adaptive" (ADA's p)
+    augment_policy: str = "color,translation,cutout"  # comma-separated transforms
+    augment_p: float = 1.0  # per-transform probability in "fixed" mode
+    ada_target: float = 0.6  # adaptive: target of E[sign(D(real))]; higher = less aug
+    ada_images: int = 100_000  # adaptive: images over which p can move by 1
 
 
 @dataclass
@@ -35,7 +41,7 @@ class ModelConfig:
     g_filters: int = 64  # filters of the last hidden stage; doubled per stage towards z
     d_filters: int = 64  # filters of the first discriminator stage; doubled per stage
     g_norm: str = "batch"  # "batch" | "none"
-    d_norm: str = "batch"  # "batch" | "layer" | "none" (WGAN-GP critics avoid batch)
+    d_norm: str = "batch"  # "batch" | "layer" | "spectral" | "none" (WGAN-GP: not batch)
     output: str = "tanh"  # "tanh" -> data in [-1, 1]; "sigmoid" -> data in [0, 1]
 
 
@@ -56,6 +62,10 @@ class TrainConfig:
     g_steps: int = 1  # generator steps per discriminator step
     n_critic: int = 1  # discriminator steps per generator step (WGAN-GP: 5)
     gp_weight: float = 10.0  # gradient penalty weight (wgan-gp only)
+    r1_gamma: float = 0.0  # R1 penalty gamma/2 E||grad D(real)||^2 on real images; 0 = off
+    r1_every: int = 16  # lazy R1: applied every k D steps, scaled by k
+    ema_half_life: int = 0  # EMA generator half-life in images; 0 = no EMA copy
+    ema_rampup: float = 0.05  # half-life capped at this x images seen (warm-up); 0 = none
     checkpoint_every: int = 10  # epochs
     keep_checkpoints: int = 3
     log_every: int = 10  # steps between metric lines
@@ -70,7 +80,7 @@ class TrainConfig:
 
 @dataclass
 class Config:
-    preset: str = "dcgan"
+    preset: str = "studio"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -133,7 +143,9 @@ class Config:
         m, t = self.model, self.train
         _choice("arch", m.arch, ARCHES)
         _choice("g_norm", m.g_norm, ("batch", "none"))
-        _choice("d_norm", m.d_norm, ("batch", "layer", "none"))
+        _choice("d_norm", m.d_norm, ("batch", "layer", "spectral", "none"))
+        _choice("augment", self.data.augment, ("off", "fixed", "adaptive"))
+        _policy(self.data.augment_policy)
         _choice("output", m.output, ("tanh", "sigmoid"))
         _choice("loss", t.loss, ("bce", "wgan-gp", "hinge"))
         _choice("strategy", t.strategy, ("auto", "one", "mirrored", "multiworker"))
@@ -144,6 +156,13 @@ class Config:
         _range("g_filters", m.g_filters, 1, 1024)
         _range("d_filters", m.d_filters, 1, 1024)
         _range("rotation_deg", self.data.rotation_deg, 0.0, 45.0)
+        _range("augment_p", self.data.augment_p, 0.0, 1.0)
+        _range("ada_target", self.data.ada_target, 0.0, 1.0)
+        _range("ada_images", self.data.ada_images, 1, 100_000_000)
+        _range("r1_gamma", t.r1_gamma, 0.0, 1000.0)
+        _range("r1_every", t.r1_every, 1, 1000)
+        _range("ema_half_life", t.ema_half_life, 0, 100_000_000)
+        _range("ema_rampup", t.ema_rampup, 0.0, 10.0)
         for name in ("g_lr", "d_lr"):
             _range(name, getattr(t, name), 1e-7, 1.0)
         for name in ("g_beta1", "g_beta2", "d_beta1", "d_beta2"):
@@ -182,6 +201,18 @@ ARCHES = ("ml241", "dcgan")
 def _choice(name: str, value: Any, allowed: tuple) -> None:
     if value not in allowed:
         raise ConfigError(f"{name}: {value!r} is not one of {', '.join(map(str, allowed))}")
+
+
+def _policy(value: str) -> None:
+    from dcgan.augment import TRANSFORMS, parse_policy  # constants only: no TensorFlow
+
+    try:
+        ok = bool(parse_policy(value))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"augment_policy: {value!r} must list one or more of "
+                          f"{', '.join(TRANSFORMS)} (comma-separated)")
 
 
 def _range(name: str, value: float, lo: float, hi: float) -> None:
@@ -268,7 +299,19 @@ PRESETS["demo"] = _variant(
     "dcgan", "demo", latent_dim=64, g_filters=32, d_filters=32, batch_size=64,
     checkpoint_every=1, keep_checkpoints=30, label_smoothing=0.1)
 
+# The project's recipe and the default (measured: BENCHMARKS.md "Time to quality",
+# docs/DECISIONS.md "The studio recipe"): the demo's quarter-width networks with an EMA
+# generator, a spectrally normalised discriminator with the hinge loss, and differentiable
+# augmentation of everything D sees. No label smoothing (the hinge margin does its work)
+# and no rotation of the data (rotations leak into the output; flip stays).
+PRESETS["studio"] = _variant(
+    "demo", "studio", ema_half_life=10_000, d_norm="spectral", loss="hinge", augment="fixed",
+    augment_p=1.0, label_smoothing=0.0, checkpoint_every=5, keep_checkpoints=5, epochs=100)
+DEFAULT_PRESET = "studio"  # the CLI's, the Train page's and the quality benchmark's default
+
 PRESET_HELP = {
+    "studio": "the project's recipe (default): EMA generator, spectral-norm D, hinge loss, "
+              "DiffAugment; quarter width, fast on a CPU",
     "ml241": "the original ML241 design: sigmoid output, max-pooling discriminator, "
              "label smoothing, G lr 4x D lr",
     "dcgan": "Radford et al. 2015: strided convolutions, batch norm, tanh, Adam 2e-4 / 0.5",

@@ -13,9 +13,10 @@ import time
 import plotly.graph_objects as go
 import streamlit as st
 
+from dcgan.augment import TRANSFORMS
 from dcgan.checkpoints import list_checkpoints
 from dcgan.cli import SPEED_FILE, measure_speed
-from dcgan.config import PRESET_HELP, PRESETS, Config, ConfigError, preset
+from dcgan.config import DEFAULT_PRESET, PRESET_HELP, PRESETS, Config, ConfigError, preset
 from dcgan.errors import DcganError
 from dcgan.export import progress_gif
 from dcgan.health import run_warnings
@@ -33,6 +34,10 @@ from dcgan.prepare import cached_count
 from dcgan.runs import read_json, read_metrics, read_status
 from pages.common import image_bytes, show_error, state_label, workspace
 
+LOSSES = ("bce", "hinge", "wgan-gp")
+D_NORMS = ("batch", "layer", "spectral", "none")
+AUGMENTS = ("off", "fixed", "adaptive")
+
 ws = workspace()
 st.title("Train")
 
@@ -47,7 +52,8 @@ with st.expander("New run", expanded=running is None):
     counts = {i.name: i.prepared_images for i in prepared}
     dataset = c1.selectbox("Dataset", names, key="train_dataset",
                            format_func=lambda n: f"{n} ({counts[n]:,} images)")
-    preset_name = c2.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("dcgan"),
+    preset_name = c2.selectbox("Preset", list(PRESETS),
+                               index=list(PRESETS).index(DEFAULT_PRESET),
                                format_func=lambda p: f"{p} — {PRESET_HELP[p]}",
                                key="train_preset")
     base = preset(preset_name)
@@ -98,6 +104,32 @@ with st.expander("New run", expanded=running is None):
                                            t.eval_images, key=key + "evalimages"),
         })
         values["d_beta1"], values["d_beta2"] = values["g_beta1"], values["g_beta2"]
+    with st.expander("Recipe: loss, EMA generator, augmentation, regularisers"):
+        d = base.data
+        c1, c2, c3, c4 = st.columns(4)
+        values.update({
+            "loss": c1.selectbox("Loss", LOSSES, index=LOSSES.index(t.loss), key=key + "loss"),
+            "d_norm": c2.selectbox("D normalisation", D_NORMS, index=D_NORMS.index(m.d_norm),
+                                   key=key + "dnorm",
+                                   help="spectral: Miyato et al. 2018 (no batch norm in D)"),
+            "ema_half_life": c3.number_input(
+                "EMA half-life (images, 0 = off)", 0, 100_000_000, t.ema_half_life,
+                step=1000, key=key + "ema",
+                help="grids, evaluation and the saved generator use the averaged copy"),
+            "r1_gamma": c4.number_input("R1 gamma (0 = off)", 0.0, 1000.0, t.r1_gamma,
+                                        format="%.4f", key=key + "r1",
+                                        help=f"lazy: every {t.r1_every} D steps"),
+            "augment": c1.selectbox(
+                "D augmentation", AUGMENTS, index=AUGMENTS.index(d.augment), key=key + "aug",
+                help="colour, translation and cutout of every image D sees, real and fake; "
+                     "adaptive tunes p from D's outputs (ADA)"),
+            "augment_p": c2.number_input("Augmentation p (fixed)", 0.0, 1.0, d.augment_p,
+                                         key=key + "augp"),
+            "ada_target": c3.number_input("ADA target r_t (adaptive)", 0.0, 1.0, d.ada_target,
+                                          key=key + "adat"),
+            "augment_policy": c4.text_input("Transforms", d.augment_policy, key=key + "augpol",
+                                            help="comma-separated: " + ", ".join(TRANSFORMS)),
+        })
     run_name = st.text_input("Run name (optional)", key="train_run_name",
                              placeholder="letters, digits, - and _")
 
@@ -137,10 +169,10 @@ with st.expander("New run", expanded=running is None):
     else:
         measured = read_json(ws.root / SPEED_FILE)
         if measured and dataset:
-            default = preset("dcgan")
+            default = preset(DEFAULT_PRESET)
             steps = counts[dataset] // default.train.batch_size
-            c3.caption(f"{measured['device'].split(';')[0]}: with the dcgan preset's defaults "
-                       f"an epoch of {dataset} takes about "
+            c3.caption(f"{measured['device'].split(';')[0]}: with the {DEFAULT_PRESET} "
+                       f"preset's defaults an epoch of {dataset} takes about "
                        f"{steps * measured['seconds_per_step'] / 60:.1f} min (measured at start)."
                        " Estimate speed times your settings.")
     if c1.button("Start", type="primary", key="train_start",
@@ -198,13 +230,21 @@ def _curves(records: list[dict], keys: tuple[str, ...], title: str, x: str = "st
 
 
 def _quality_charts(evals: list[dict]) -> tuple[go.Figure, go.Figure]:
-    """SWD with the real-vs-real floor, and MS-SSIM of generated vs real pairs, per epoch."""
+    """SWD and the colour distance with their real-vs-real floors, and MS-SSIM of generated
+    vs real pairs, per epoch."""
     epochs = [r["epoch"] for r in evals]
     swd = go.Figure()
     swd.add_scatter(x=epochs, y=[r["swd"] for r in evals], name="SWD", mode="lines+markers")
     swd.add_scatter(x=epochs, y=[r.get("swd_floor") for r in evals], name="real vs real floor",
                     mode="lines", line={"dash": "dash", "color": "grey"})
-    swd.update_layout(title="Quality: SWD x1e3 (lower is better)", height=300,
+    if any("color_dist" in r for r in evals):  # runs evaluated before the colour term lack it
+        swd.add_scatter(x=epochs, y=[r.get("color_dist") for r in evals],
+                        name="colour distance (grey levels)", mode="lines+markers")
+        swd.add_scatter(x=epochs, y=[r.get("color_dist_floor") for r in evals],
+                        name="colour floor", mode="lines",
+                        line={"dash": "dot", "color": "grey"})
+    swd.update_layout(title="Quality: SWD x1e3 and colour distance (lower is better)",
+                      height=300,
                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_title="epoch")
     ssim = go.Figure()
     ssim.add_scatter(x=epochs, y=[r["ms_ssim"] for r in evals], name="generated pairs",
@@ -288,6 +328,11 @@ def dashboard() -> None:
             right.plotly_chart(_curves(epoch_records, ("d_loss", "g_loss", "d_real", "d_fake"),
                                        "Epoch means", x="epoch"), width="stretch",
                                key="train_chart_epoch")
+        if any("augment_p" in r for r in steps):
+            left, _ = st.columns(2)
+            left.plotly_chart(_curves(steps, ("augment_p", "d_real_sign"),
+                                      "Augmentation p and r_t = E[sign D(x)]"),
+                              width="stretch", key="train_chart_aug")
     if evals:
         left, right = st.columns(2)
         swd_chart, ssim_chart = _quality_charts(evals)

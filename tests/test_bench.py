@@ -49,29 +49,38 @@ def test_quick_explore_bench(tmp_path):
     assert "| one portrait" in (tmp_path / "BENCHMARKS.md").read_text()
 
 
-def test_quick_quality_bench_trains_every_contender_and_charts(tmp_path):
+def test_quick_quality_bench_scores_both_scenarios_at_equal_time_and_images(tmp_path):
     quick_bench(tmp_path, "--only", "quality")
     text = (tmp_path / "BENCHMARKS.md").read_text()
-    assert "<!-- bench:quality -->" in text and "Real-vs-real floor: SWD" in text
-    for label in ("dcgan", "ml241", "wgan-gp", "demo", "keras-io", "radford"):
-        assert f"| {label} |" in text
-    assert "Default preset (`dcgan`) over the references" in text
-    assert "| SWD / MS-SSIM @ 1 s | SWD / MS-SSIM @ 2 s |" in text
     results = {r["name"]: r["value"] for r in
                json.loads((tmp_path / "bench/results.json").read_text())}
-    for label in ("dcgan", "keras-io", "radford"):
-        assert results[f"quality.{label}_img_per_s"] > 0
-        assert 0 < results[f"quality.{label}_pct_of_peak"] < 150
-        assert results[f"quality.{label}_swd_at_2s"] > results["quality.swd_floor"] > 0
-        assert 0 <= results[f"quality.{label}_ms_ssim_final"] <= 1
-        assert results[f"quality.{label}_ms_ssim_at_2s"] == \
-            results[f"quality.{label}_ms_ssim_final"]
-        assert 0 <= results[f"quality.{label}_ms_ssim_at_1s"] <= 1
-    ratio = results["quality.dcgan_swd_at_2s"] / results["quality.radford_swd_at_2s"]
-    assert abs(results["quality.dcgan_vs_radford_swd_ratio_final"] - ratio) < 1e-3
-    chart = next((tmp_path / "docs" / "images").glob("time_to_quality.*"))
-    assert chart.stat().st_size > 1000
-    assert f"]({chart.relative_to(tmp_path)})" in text
+    for section, scenario in (("quality", "data10k"), ("quality-small", "small")):
+        body = text.split(f"<!-- bench:{section} -->")[1].split(f"<!-- /bench:{section} -->")[0]
+        assert f"Scenario **{scenario}**" in body and "Real-vs-real floors: SWD" in body
+        for label in ("studio", "demo", "radford"):
+            assert f"| {label} |" in body
+            assert (tmp_path / "docs/images/quality" / f"{scenario}-{label}.png").is_file()
+        assert "| @ 1 s | @ 2 s | nearest train image |" in body
+        assert "| contender | @ 16 img | @ 32 img |" in body  # equal images trained
+        assert "Default preset (`studio`) over the others, SWD at the end: demo " in body
+        assert "Goals for the default preset: " in body and "within 0.05 of real" in body
+        for label in ("studio", "radford"):
+            key = f"{section}.{label}"
+            assert results[f"{key}_img_per_s"] > 0 and 0 < results[f"{key}_pct_of_peak"] < 150
+            assert results[f"{key}_swd_at_2s"] > results[f"{section}.swd_floor"] > 0
+            assert results[f"{key}_color_at_2s"] > 0 and results[f"{key}_swd_at_16img"] > 0
+            assert 0 <= results[f"{key}_ms_ssim_final"] <= 1
+            assert results[f"{key}_ms_ssim_at_2s"] == results[f"{key}_ms_ssim_final"]
+            assert results[f"{key}_nearest_fake"] > 0
+        ratio = results[f"{section}.studio_swd_at_2s"] / results[f"{section}.radford_swd_at_2s"]
+        assert abs(results[f"{section}.studio_vs_radford_swd_ratio_final"] - ratio) < 1e-3
+        assert results[f"{section}.color_dist_floor"] > 0 and results[f"{section}.nearest_real"] > 0
+    assert "16 training images (a fixed random subset)" in text
+    assert "samples no nearer to training images than held-out real images" in text
+    assert "SWD <= 3x the floor" in text
+    for stem in ("time_to_quality", "time_to_quality_small"):
+        chart = next((tmp_path / "docs" / "images").glob(f"{stem}.*"))
+        assert chart.stat().st_size > 1000 and f"]({chart.relative_to(tmp_path)})" in text
 
 
 def test_references_build_the_published_shapes():
@@ -97,17 +106,21 @@ def test_references_build_the_published_shapes():
         assert np.isfinite(float(d_loss)) and np.isfinite(float(g_loss))
 
 
-def test_quality_bench_subset_and_seed(tmp_path):
+def test_quality_bench_subset_scenario_and_seed(tmp_path):
     import pytest
 
     from bench import quality_bench
 
-    with pytest.raises(ValueError, match="must include the default preset dcgan"):
+    with pytest.raises(ValueError, match="must include the default preset studio"):
         quality_bench.run(quick=True, out_dir=tmp_path, contenders=["demo", "radford"])
-    quick_bench(tmp_path, "--only", "quality", "--contenders", "dcgan", "radford", "--seed", "3")
+    with pytest.raises(ValueError, match="unknown contenders: nope"):
+        quality_bench.run(quick=True, out_dir=tmp_path, contenders=["studio", "nope"])
+    quick_bench(tmp_path, "--only", "quality", "--contenders", "studio", "ml241", "--seed", "3",
+                "--scenarios", "small")
     text = (tmp_path / "BENCHMARKS.md").read_text()
-    assert "(training seed 3;" in text and "| dcgan |" in text and "| radford |" in text
-    assert "| demo |" not in text and "vs keras-io" not in text
+    assert "<!-- bench:quality-small -->" in text and "<!-- bench:quality -->" not in text
+    assert "(training seed 3;" in text and "| studio |" in text and "| ml241 |" in text
+    assert "| demo |" not in text and "<= 0.6x demo" not in text
     names = {r["name"] for r in json.loads((tmp_path / "bench/results.json").read_text())}
-    assert "quality.dcgan_vs_radford_swd_ratio_final" in names
-    assert not any(n.startswith("quality.demo_") for n in names)
+    assert "quality-small.studio_vs_ml241_swd_ratio_final" in names
+    assert not any(n.startswith("quality-small.demo_") for n in names)

@@ -68,6 +68,35 @@ def test_import_zip_and_report_skips(tmp_path):
     assert "skipped bad.jpg: not-an-image" in out.stdout
 
 
+def test_train_with_every_recipe_option_on_and_evaluate_its_ema_generator(tiny_home):
+    out = dcgan("train", "--preset", "dcgan", "--epochs", "2", *TINY_FLAGS, "--ema-half-life",
+                "32", "--augment", "adaptive", "--ada-images", "160", "--augment-policy",
+                "color,cutout", "--d-norm", "spectral", "--loss", "hinge", "--r1-gamma", "0.5",
+                "--r1-every", "2", "--eval-every", "1", "--eval-images", "8", "--log-every", "1",
+                home=tiny_home)
+    assert out.returncode == 0, out.stderr[-2000:]
+    run = tiny_home / "GAN_MODEL" / "00001-tiny-dcgan"
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["augment"] == "adaptive" and config["model"]["d_norm"] == "spectral"
+    assert config["train"]["ema_half_life"] == 32 and config["train"]["r1_every"] == 2
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if r["kind"] == "step"]
+    assert steps[0]["augment_p"] == 0.0 and "r1" in steps[0] and "r1" not in steps[1]
+    assert [r for r in records if r["kind"] == "eval"][-1]["color_dist"] > 0
+    from dcgan.checkpoints import load_latest
+    from dcgan.export import load_run_generator
+
+    state, _, _ = load_latest(run)
+    assert {"ema", "aug"} <= set(state) and 0 <= state["aug"][0][0] <= 1
+    shown = load_run_generator(run).model  # Explore, generate and evaluate use the EMA copy
+    np.testing.assert_array_equal(shown.get_weights()[0], state["ema"][0])
+    assert not np.array_equal(state["ema"][0], state["g"][0])
+    import keras
+
+    saved = keras.saving.load_model(run / "generator.keras", safe_mode=True)
+    np.testing.assert_array_equal(saved.get_weights()[0], state["ema"][0])
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -101,7 +130,7 @@ def test_bootstrap_creates_the_builtin_dataset(tmp_path):
     assert "synthetic-portraits ready (30 images)" in out.stdout
     assert not (home / "speed.json").exists()
     out = dcgan("bootstrap", home=home)
-    assert "ready (30 images)" in out.stdout and "images/s with the dcgan preset" in out.stdout
+    assert "ready (30 images)" in out.stdout and "images/s with the studio preset" in out.stdout
     import json
 
     speed = json.loads((home / "speed.json").read_text())

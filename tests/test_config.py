@@ -102,3 +102,38 @@ def test_evaluation_settings_and_configs_from_before_them():
         config.with_overrides(eval_images=1).validate()
     with pytest.raises(ConfigError, match="eval_every: -1 is out of range"):
         config.with_overrides(eval_every=-1).validate()
+
+
+def test_studio_is_the_default_and_combines_the_recipe():
+    from dcgan.config import DEFAULT_PRESET
+
+    c = preset("studio")
+    assert DEFAULT_PRESET == "studio" and Config().preset == "studio"
+    assert (c.model.d_norm, c.train.loss, c.data.augment) == ("spectral", "hinge", "fixed")
+    assert c.train.ema_half_life > 0 and c.data.rotation_deg == 0 and c.data.flip
+    for name in ("ml241", "dcgan", "wgan-gp", "demo"):  # the others keep the paper's ways
+        other = preset(name)
+        assert (other.data.augment, other.train.ema_half_life, other.train.r1_gamma) == \
+            ("off", 0, 0.0)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("augment_p", 1.5, "augment_p: 1.5 is out of range; allowed: 0 to 1"),
+    ("ema_half_life", -1, "ema_half_life: -1 is out of range"),
+    ("r1_every", 0, "r1_every: 0 is out of range; allowed: 1 to 1000"),
+    ("d_norm", "weight", "d_norm: 'weight' is not one of batch, layer, spectral, none"),
+])
+def test_recipe_settings_are_validated(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        preset("studio").with_overrides(**{field: value}).validate()
+
+
+def test_configs_from_before_the_recipe_load_with_it_off():
+    old = preset("dcgan").to_dict()
+    for key in ("augment", "augment_policy", "augment_p", "ada_target", "ada_images"):
+        del old["data"][key]
+    for key in ("r1_gamma", "r1_every", "ema_half_life", "ema_rampup"):
+        del old["train"][key]
+    config = Config.from_dict(old)
+    assert (config.data.augment, config.train.ema_half_life, config.train.r1_gamma) == \
+        ("off", 0, 0.0)

@@ -34,19 +34,24 @@ def test_empty_workspace(ws):
 
 def test_form_validation_names_the_field(ws, tiny_dataset):
     at = page()
-    at.button(key="train_start").click().run()  # dcgan preset: batch 128 > 32 images
+    at.button(key="train_start").click().run()  # studio preset: batch 64 > 32 images
     assert not at.exception
-    assert "batch_size: 128 is larger than the dataset (32 images)" in texts(at.error)
-    at.number_input(key="train_dcgan_batch").set_value(8)
-    at.number_input(key="train_dcgan_glr").set_value(0.0)
+    assert "batch_size: 64 is larger than the dataset (32 images)" in texts(at.error)
+    at.number_input(key="train_studio_batch").set_value(8)
+    at.number_input(key="train_studio_glr").set_value(0.0)
     at.button(key="train_start").click().run()
     assert "g_lr: 0.0 is out of range; allowed: 1e-07 to 1" in texts(at.error)
 
 
 def test_preset_switch_resets_the_defaults(ws, tiny_dataset):
     at = page()
-    assert at.number_input(key="train_dcgan_batch").value == 128
+    assert at.selectbox(key="train_preset").value == "studio"  # the default
+    assert at.number_input(key="train_studio_batch").value == 64
+    assert at.selectbox(key="train_studio_aug").value == "fixed"
+    assert at.number_input(key="train_studio_ema").value == 10_000
     at.selectbox(key="train_preset").set_value("ml241").run()
+    assert at.selectbox(key="train_ml241_aug").value == "off"
+    assert at.selectbox(key="train_ml241_dnorm").value == "none"
     assert at.number_input(key="train_ml241_dlr").value == pytest.approx(5e-5)
     assert at.number_input(key="train_ml241_epochs").value == 100
 
@@ -54,8 +59,11 @@ def test_preset_switch_resets_the_defaults(ws, tiny_dataset):
 def test_start_calls_the_job_api_once_then_disables_itself(ws, tiny_dataset, monkeypatch):
     calls, locks = [], []
 
+    configs = []
+
     def fake_start(workspace, config, run_name=None):
         calls.append((config.preset, config.train.batch_size, config.train.epochs, run_name))
+        configs.append(config)
         run = create_run(workspace, config, run_name)
         lock = hold_job_lock(run)  # the "job" is alive while the test holds its lock
         lock.__enter__()
@@ -64,12 +72,21 @@ def test_start_calls_the_job_api_once_then_disables_itself(ws, tiny_dataset, mon
 
     monkeypatch.setattr("dcgan.jobs.start_job", fake_start)
     at = page()
-    at.number_input(key="train_dcgan_batch").set_value(8)
-    at.number_input(key="train_dcgan_epochs").set_value(3)
+    at.number_input(key="train_studio_batch").set_value(8)
+    at.number_input(key="train_studio_epochs").set_value(3)
+    at.selectbox(key="train_studio_aug").set_value("adaptive")
+    at.number_input(key="train_studio_adat").set_value(0.5)
+    at.number_input(key="train_studio_r1").set_value(2.0)
+    at.selectbox(key="train_studio_loss").set_value("bce")
     at.text_input(key="train_run_name").set_value("first")
     at.button(key="train_start").click().run()
     assert not at.exception
-    assert calls == [("dcgan", 8, 3, "first")]
+    assert calls == [("studio", 8, 3, "first")]
+    config = configs[0]
+    assert (config.data.augment, config.data.ada_target, config.train.r1_gamma) == \
+        ("adaptive", 0.5, 2.0)
+    assert (config.train.loss, config.model.d_norm, config.train.ema_half_life) == \
+        ("bce", "spectral", 10_000)
     assert at.button(key="train_start").disabled  # one job at a time
     assert at.selectbox(key="train_selected").value == "00001-first"
     assert not at.button(key="train_stop").disabled
@@ -113,8 +130,8 @@ def test_epoch_time_from_the_start_up_measurement(ws, tiny_dataset):
          "images_per_s": 85.3, "gpus": 0}))
     at = page()
     assert not at.exception
-    # 32 images // batch 128 = 0 steps for tiny; the caption still names the device and minutes
-    assert "with the dcgan preset's defaults an epoch of tiny takes about" in texts(at.caption)
+    # 32 images // batch 64 = 0 steps for tiny; the caption still names the device and minutes
+    assert "with the studio preset's defaults an epoch of tiny takes about" in texts(at.caption)
 
 
 def test_quality_charts_and_warnings_from_the_metrics(ws, finished_run):
@@ -123,20 +140,28 @@ def test_quality_charts_and_warnings_from_the_metrics(ws, finished_run):
     from dcgan.runs import read_metrics
 
     records = [r for r in read_metrics(finished_run) if r["kind"] != "eval"]
+    for i, r in enumerate(r for r in records if r["kind"] == "step"):
+        r.update(augment_p=0.01 * i, d_real_sign=0.5)
     for epoch, swd in ((2, 90.0), (4, 60.0)):
         records.append({"kind": "eval", "epoch": epoch, "step": 3 * epoch, "swd": swd,
-                        "swd_floor": 12.5, "ms_ssim": 0.71, "ms_ssim_real": 0.2})
+                        "swd_floor": 12.5, "color_dist": 9.0 - epoch, "color_dist_floor": 1.5,
+                        "ms_ssim": 0.71, "ms_ssim_real": 0.2})
     (finished_run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     at = page()
     assert not at.exception
     assert "possible mode collapse" in texts(at.warning)
     assert "Advice: raise label smoothing" in texts(at.warning)
-    assert "Quality at epoch 4: SWD 60.0 (floor 12.5), MS-SSIM 0.710 (real 0.200)" in \
-        texts(at.caption)
+    assert "Quality at epoch 4: SWD 60.0 (floor 12.5), colour 5.0 (floor 1.5), MS-SSIM 0.710 " \
+        "(real 0.200)" in texts(at.caption)
     charts = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
               for c in at.get("plotly_chart")}
-    swd = charts["Quality: SWD x1e3 (lower is better)"]["data"]
+    swd = charts["Quality: SWD x1e3 and colour distance (lower is better)"]["data"]
     assert swd[0]["y"] == [90.0, 60.0] and swd[1]["y"] == [12.5, 12.5]
     assert swd[1]["name"] == "real vs real floor"
+    assert swd[2]["y"] == [7.0, 5.0] and swd[3]["y"] == [1.5, 1.5]
+    aug = charts["Augmentation p and r_t = E[sign D(x)]"]["data"]
+    assert [t["name"] for t in aug if t.get("showlegend", True)] == ["augment_p",
+                                                                         "d_real_sign"]
+    assert aug[0]["y"] == [0.0, 0.01, 0.02, 0.03, 0.04, 0.05]
     ssim = charts["Diversity: MS-SSIM (higher = more alike)"]["data"]
     assert ssim[0]["y"] == [0.71, 0.71] and ssim[1]["y"] == [0.2, 0.2]

@@ -87,9 +87,10 @@ def test_dataset_then_train_stop_resume(app_server, page, tmp_path):
     page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=120_000)
     page.get_by_text("Fixed noise, epoch").first.wait_for(timeout=120_000)
     page.get_by_text("Quality at epoch").first.wait_for(timeout=120_000)
-    page.get_by_text("Quality: SWD x1e3 (lower is better)").first.wait_for(timeout=30_000)
+    page.get_by_text("Quality: SWD x1e3 and colour distance (lower is better)").first.wait_for(
+        timeout=30_000)
     runs = sorted((home / "GAN_MODEL").glob("0*"))
-    assert [r.name for r in runs] == ["00001-e2e-faces-dcgan"]
+    assert [r.name for r in runs] == ["00001-e2e-faces-studio"]
     run = runs[0]
     pid = json.loads((run / "status.json").read_text())["pid"]
     shot(page, "train")
@@ -101,7 +102,7 @@ def test_dataset_then_train_stop_resume(app_server, page, tmp_path):
     settle(page)
     shot(page, "train-reloaded")
     attached = page.get_by_role("combobox", name="Run", exact=True).input_value()
-    assert attached.startswith("00001-e2e-faces-dcgan")
+    assert attached.startswith("00001-e2e-faces-studio")
     page.get_by_text("running · epoch").first.wait_for(timeout=30_000)
     assert len(list((home / "GAN_MODEL").glob("0*"))) == 1
     assert json.loads((run / "status.json").read_text())["pid"] == pid
