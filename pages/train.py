@@ -147,7 +147,8 @@ with st.expander("New run", expanded=running is None):
         config = Config.from_json(config_json)
         flags = []
         for name in ("batch_size", "latent_dim", "g_depth", "g_filters", "d_filters",
-                     "n_critic"):
+                     "n_critic", "loss", "d_norm", "augment", "augment_policy",
+                     "ema_half_life", "r1_gamma"):
             flags += ["--" + name.replace("_", "-"), str(config.get(name))]
         return measure_speed(config.preset, flags, timeout=600)
 

@@ -37,6 +37,7 @@ def test_quick_train_bench_writes_its_figures(tmp_path):
     assert "<!-- bench:train -->" in text and "| `dcgan` |" in text
     results = {r["name"]: r for r in json.loads((tmp_path / "bench/results.json").read_text())}
     for name in ("matmul_peak_gflops", "dcgan_step_img_per_s", "wgan-gp_step_pct_of_peak",
+                 "studio_step_img_per_s", "studio_over_demo_img_per_s",
                  "dcgan_end_to_end_img_per_s", "peak_rss_mb_300_images"):
         assert results[f"train.{name}"]["value"] > 0
 

@@ -125,7 +125,11 @@ TWO_DEVICES = textwrap.dedent("""
     # Same weights after the update, but for Adam's normalisation g / (sqrt(v) + eps): it
     # turns the summation-order rounding of near-zero gradients into differences of up to
     # one learning rate on a handful of elements.
-    for group, lr in (("g", config.train.g_lr), ("d", config.train.d_lr)):
+    groups = [("g", config.train.g_lr), ("d", config.train.d_lr)]
+    if "ema" in a_state:  # studio: the EMA copy (= G after the first step) and ADA's p too
+        groups.append(("ema", config.train.g_lr))
+        assert a_state["aug"][0][0] == b_state["aug"][0][0]
+    for group, lr in groups:
         for x, y in zip(a_state[group], b_state[group]):
             diff = np.abs(x - y)
             assert diff.max() <= 1.01 * lr, (group, diff.max())
@@ -134,7 +138,7 @@ TWO_DEVICES = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("name", ["ml241", "dcgan"])
+@pytest.mark.parametrize("name", ["ml241", "dcgan", "studio"])
 def test_two_logical_cpus_give_the_same_step_as_one(name):
     out = subprocess.run([sys.executable, "-c", TWO_DEVICES, name], cwd=ROOT,
                          capture_output=True, text=True, timeout=300,

@@ -14,6 +14,12 @@ def visible(locator):
     return locator.filter(visible=True).first
 
 
+def app_button(page, name: str):
+    """A button of the app itself: Streamlit's own status widget has a "Stop" while a script
+    runs, so the page's buttons are looked up inside the main block."""
+    return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name)
+
+
 def download(page, tab: str, button: str, folder):
     """Open `tab`, click the download `button`, save the file; returns its path."""
     page.get_by_role("tab", name=tab).click()
@@ -108,15 +114,15 @@ def test_dataset_then_train_stop_resume(app_server, page, tmp_path):
     assert json.loads((run / "status.json").read_text())["pid"] == pid
 
     # 5. Stop, then Resume.
-    page.get_by_role("button", name="Stop").click()
+    app_button(page, "Stop").click()
     page.get_by_text("stopped ·").first.wait_for(timeout=60_000)
     assert json.loads((run / "status.json").read_text())["state"] == "stopped"
     settle(page)
-    page.get_by_role("button", name="Resume").click()
+    app_button(page, "Resume").click()
     page.get_by_text("running ·").first.wait_for(timeout=60_000)
     status = json.loads((run / "status.json").read_text())
     assert status["pid"] != pid and status["resumed_from"].startswith("ckpt-")
-    page.get_by_role("button", name="Stop").click()
+    app_button(page, "Stop").click()
     page.get_by_text("stopped ·").first.wait_for(timeout=60_000)
 
 
