@@ -77,3 +77,16 @@ def test_a_spectral_discriminator_saves_and_loads_in_safe_mode(tmp_path):
         loaded = keras.saving.load_model(path, safe_mode=True)
         np.testing.assert_allclose(loaded(x, training=False).numpy(),
                                    model(x, training=False).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_spectral_discriminator_under_mixed_precision_keeps_sigma_in_float32():
+    model = build_discriminator(ModelConfig(d_filters=4, d_norm="spectral"),
+                                dtype="mixed_bfloat16")
+    x = tf.constant(np.random.default_rng(3).uniform(-1, 1, (2, 64, 64, 3)), tf.float32)
+    with tf.GradientTape() as tape:
+        out = model(x, training=True)
+    grads = tape.gradient(out, model.trainable_variables)
+    assert out.dtype == tf.float32 and np.all(np.isfinite(out.numpy()))
+    assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)
+    layer = next(layer for layer in model.layers if isinstance(layer, SpectralConv2D))
+    assert layer.kernel.dtype == "float32" and layer.sn_u.dtype == "float32"
