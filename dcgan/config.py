@@ -43,6 +43,7 @@ class ModelConfig:
     g_norm: str = "batch"  # "batch" | "none"
     d_norm: str = "batch"  # "batch" | "layer" | "spectral" | "none" (WGAN-GP: not batch)
     output: str = "tanh"  # "tanh" -> data in [-1, 1]; "sigmoid" -> data in [0, 1]
+    d_mbstd: int = 0  # minibatch-stddev group size before D's last layer; 0 = off
 
 
 @dataclass
@@ -155,6 +156,7 @@ class Config:
         _range("g_depth", m.g_depth, 2, 6)
         _range("g_filters", m.g_filters, 1, 1024)
         _range("d_filters", m.d_filters, 1, 1024)
+        _range("d_mbstd", m.d_mbstd, 0, 64)
         _range("rotation_deg", self.data.rotation_deg, 0.0, 45.0)
         _range("augment_p", self.data.augment_p, 0.0, 1.0)
         _range("ada_target", self.data.ada_target, 0.0, 1.0)

@@ -9,7 +9,7 @@ layer of each network always computes in float32.
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from dcgan.config import ModelConfig
 from dcgan.spectral import SpectralConv2D, SpectralDense
@@ -89,6 +89,8 @@ def build_discriminator(cfg: ModelConfig, seed: int = 0, dtype: str = "float32")
             x = layers.MaxPooling2D(2, dtype=dtype, name=f"pool{i}")(x)
             # state size: filters x (32 / 2**i) x (32 / 2**i)
             filters *= 2
+        if cfg.d_mbstd:
+            x = MinibatchStddev(cfg.d_mbstd, dtype=dtype, name="mbstd")(x)
         x = layers.Flatten(dtype=dtype, name="flatten")(x)
         dense = SpectralDense if cfg.d_norm == "spectral" else layers.Dense
         logit = dense(1, dtype="float32", name="logit")(x)
@@ -108,10 +110,47 @@ def build_discriminator(cfg: ModelConfig, seed: int = 0, dtype: str = "float32")
         x = _d_norm(x, cfg.d_norm, seed + i, dtype, f"block{i}")
         x = layers.LeakyReLU(0.2, dtype=dtype, name=f"block{i}_lrelu")(x)
         # state size: filters x (32 / 2**i) x (32 / 2**i), ending at (8 d_filters) x 4 x 4
+    if cfg.d_mbstd:
+        x = MinibatchStddev(cfg.d_mbstd, dtype=dtype, name="mbstd")(x)
+        # state size: (8 d_filters + 1) x 4 x 4
     x = _d_conv(cfg, 1, 4, padding="valid", kernel_initializer=init, dtype="float32",
                 name="logit_conv")(x)
     logit = layers.Reshape((1,), dtype="float32", name="logit")(x)
     return keras.Model(image, logit, name="discriminator")
+
+
+@keras.saving.register_keras_serializable(package="dcgan")
+class MinibatchStddev(layers.Layer):
+    """Appends one channel: how much the images of a small group differ (Karras et al. 2018).
+
+    The batch is split into groups of `group_size` images taken with a stride (image i is
+    grouped with i + N/G, i + 2N/G, ...); for each group the standard deviation of every
+    feature over its images is averaged into one number, broadcast as an extra feature map
+    to the group's images. A generator that makes near-identical images gives its batches a
+    telling low value, so the discriminator can see a lack of variety that no single image
+    shows. A batch not divisible by the group size is one group. Computed in float32.
+    """
+
+    def __init__(self, group_size: int = 4, **kwargs):
+        super().__init__(**kwargs)
+        self.group_size = int(group_size)
+
+    def call(self, x):
+        n = ops.shape(x)[0]
+        h, w, c = x.shape[1], x.shape[2], x.shape[3]
+        g = ops.where(ops.equal(n % self.group_size, 0), self.group_size, n)
+        y = ops.reshape(ops.cast(x, "float32"), (g, -1, h, w, c))  # (G, N/G, H, W, C)
+        std = ops.sqrt(ops.var(y, axis=0) + 1e-8)  # (N/G, H, W, C)
+        per_group = ops.mean(std, axis=(1, 2, 3))  # (N/G,)
+        feature = ops.tile(per_group, (g,))[:, None, None, None]  # image i -> group i mod N/G
+        feature = ops.cast(ops.broadcast_to(feature, (n, h, w, 1)), x.dtype)
+        return ops.concatenate([x, feature], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+    def get_config(self):
+        return {**super().get_config(), "group_size": self.group_size}
 
 
 def conv_flops(model: keras.Model) -> int:

@@ -129,6 +129,9 @@ with st.expander("New run", expanded=running is None):
                                           key=key + "adat"),
             "augment_policy": c4.text_input("Transforms", d.augment_policy, key=key + "augpol",
                                             help="comma-separated: " + ", ".join(TRANSFORMS)),
+            "d_mbstd": c1.number_input(
+                "Minibatch stddev group (0 = off)", 0, 64, m.d_mbstd, key=key + "mbstd",
+                help="D sees how much groups of this many images differ: against look-alikes"),
         })
     run_name = st.text_input("Run name (optional)", key="train_run_name",
                              placeholder="letters, digits, - and _")
@@ -148,7 +151,7 @@ with st.expander("New run", expanded=running is None):
         flags = []
         for name in ("batch_size", "latent_dim", "g_depth", "g_filters", "d_filters",
                      "n_critic", "loss", "d_norm", "augment", "augment_policy",
-                     "ema_half_life", "r1_gamma"):
+                     "ema_half_life", "r1_gamma", "d_mbstd"):
             flags += ["--" + name.replace("_", "-"), str(config.get(name))]
         return measure_speed(config.preset, flags, timeout=600)
 

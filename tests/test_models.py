@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from dcgan.config import preset
-from dcgan.models import build_discriminator, build_generator, conv_flops
+from dcgan.models import MinibatchStddev, build_discriminator, build_generator, conv_flops
 
 
 @pytest.mark.parametrize("name", ["ml241", "dcgan", "wgan-gp"])
@@ -85,3 +85,37 @@ def test_mixed_precision_keeps_float32_outputs():
     out = g(np.zeros((2, 100), np.float32))
     assert out.dtype == tf.float32
     assert g.get_layer("up1").compute_dtype == "bfloat16"
+
+
+def test_minibatch_stddev_by_hand():
+    # 8 images in groups of 4 taken with stride 2: group 0 = images 0, 2, 4, 6
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 2, 2, 3)).astype(np.float32)
+    out = np.asarray(MinibatchStddev(4)(x))
+    assert out.shape == (8, 2, 2, 4)
+    np.testing.assert_array_equal(out[..., :3], x)
+    for group in (0, 1):
+        expected = np.sqrt(x[group::2].var(axis=0) + 1e-8).mean()
+        for i in range(group, 8, 2):
+            np.testing.assert_allclose(out[i, ..., 3], expected, rtol=1e-5)
+    # identical images -> feature ~0; a batch of 6 is not divisible by 4: one group of 6
+    same = np.repeat(x[:1], 6, axis=0)
+    np.testing.assert_allclose(np.asarray(MinibatchStddev(4)(same))[..., 3], 1e-4, atol=1e-6)
+    out6 = np.asarray(MinibatchStddev(4)(x[:6]))
+    np.testing.assert_allclose(out6[..., 3], np.sqrt(x[:6].var(axis=0) + 1e-8).mean(),
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["ml241", "dcgan"])
+def test_minibatch_stddev_in_the_discriminator_saves_and_loads(arch, tmp_path):
+    import keras
+
+    cfg = preset(arch).model
+    cfg.d_mbstd, cfg.d_norm = 4, "spectral"
+    d = build_discriminator(cfg, dtype="mixed_bfloat16")
+    assert d.get_layer("mbstd").group_size == 4
+    x = np.random.default_rng(1).uniform(-1, 1, (8, 64, 64, 3)).astype(np.float32)
+    assert d(x).shape == (8, 1)
+    d.save(tmp_path / "d.keras")
+    loaded = keras.saving.load_model(tmp_path / "d.keras", compile=False, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(d(x)), atol=1e-2)

@@ -77,6 +77,7 @@ def test_start_calls_the_job_api_once_then_disables_itself(ws, tiny_dataset, mon
     at.selectbox(key="train_studio_aug").set_value("adaptive")
     at.number_input(key="train_studio_adat").set_value(0.5)
     at.number_input(key="train_studio_r1").set_value(2.0)
+    at.number_input(key="train_studio_mbstd").set_value(2)
     at.selectbox(key="train_studio_loss").set_value("bce")
     at.text_input(key="train_run_name").set_value("first")
     at.button(key="train_start").click().run()
@@ -85,6 +86,7 @@ def test_start_calls_the_job_api_once_then_disables_itself(ws, tiny_dataset, mon
     config = configs[0]
     assert (config.data.augment, config.data.ada_target, config.train.r1_gamma) == \
         ("adaptive", 0.5, 2.0)
+    assert config.model.d_mbstd == 2
     assert (config.train.loss, config.model.d_norm, config.train.ema_half_life) == \
         ("bce", "spectral", 10_000)
     assert at.button(key="train_start").disabled  # one job at a time
