@@ -24,6 +24,7 @@ from dcgan.latent import z_from_seeds
 MAX_MODEL_BYTES = 200 * 1024 * 1024
 DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "demo"
 DEMO_GENERATOR = DEMO_DIR / "generator.keras"
+DEMO_DIRECTIONS = DEMO_DIR / "directions.json"  # named latent directions of the demo
 
 
 class GeneratorError(DcganError):
@@ -123,6 +124,30 @@ def load_demo_generator() -> RunGenerator:
         raise GeneratorError(f"the bundled demo generator is missing: {DEMO_GENERATOR}")
     model = keras.saving.load_model(DEMO_GENERATOR, compile=False, safe_mode=True)
     return checked_generator(model, "bundled demo generator")
+
+
+def load_demo_directions(latent_dim: int, path: Path = DEMO_DIRECTIONS) -> dict[str, np.ndarray]:
+    """The demo's named directions, {name: unit vector}, in the file's order.
+
+    The file is {"name": [latent_dim floats], ...} (the format of a run's directions.json).
+    A missing file gives {}; a malformed one raises GeneratorError naming what is wrong.
+    """
+    if not path.is_file():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GeneratorError(f"{path.name}: not readable JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise GeneratorError(f"{path.name}: expected an object of name -> vector")
+    directions = {}
+    for name, vector in raw.items():
+        v = np.asarray(vector, np.float32) if isinstance(vector, list) else np.zeros(0)
+        if v.shape != (latent_dim,) or not np.isfinite(v).all() or not np.linalg.norm(v):
+            raise GeneratorError(f"{path.name}: direction {name!r} is not {latent_dim} finite "
+                                 "numbers with a nonzero norm")
+        directions[str(name)] = v / np.linalg.norm(v)
+    return directions
 
 
 def checked_generator(model, label: str) -> RunGenerator:

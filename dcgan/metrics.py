@@ -302,6 +302,29 @@ def nearest_distances(queries: np.ndarray, pool: np.ndarray, chunk: int = 1024) 
     return np.sqrt(np.maximum(best, 0.0) / q.shape[1])
 
 
+def nearest_other(images: np.ndarray) -> np.ndarray:
+    """(N,) RMS distance in grey levels from each image of a set to its nearest *other* image.
+
+    Low values among generated samples, against the same for as many real images, mean
+    recurring look-alikes (a milder form of mode collapse than MS-SSIM sees).
+    """
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    sq = np.sum(flat * flat, axis=1)
+    d2 = sq[:, None] + sq[None, :] - 2.0 * (flat @ flat.T)
+    np.fill_diagonal(d2, np.inf)
+    return np.sqrt(np.maximum(d2.min(axis=1), 0.0) / flat.shape[1]).astype(np.float32)
+
+
+def choose_checkpoint(evals: list[dict], ms_ssim_tolerance: float = 0.05) -> dict | None:
+    """The evaluation record with the lowest SWD among those whose MS-SSIM is within
+    `ms_ssim_tolerance` of the real pairs' (the rule that picked the bundled demo).
+
+    None when no record qualifies; ties go to the earlier epoch.
+    """
+    ok = [r for r in evals if abs(r["ms_ssim"] - r["ms_ssim_real"]) <= ms_ssim_tolerance]
+    return min(ok, key=lambda r: (r["swd"], r["epoch"])) if ok else None
+
+
 def describe(record: dict) -> str:
     """One line: 'SWD 41.2 (floor 9.8), colour 3.1 (floor 0.8), MS-SSIM 0.21 (real 0.18)'."""
     parts = [f"SWD {record['swd']:.1f}"]

@@ -19,6 +19,7 @@ from dcgan.export import (
     grid_png,
     latent_json,
     latent_npy,
+    load_demo_directions,
     load_demo_generator,
     load_generator_file,
     load_latent,
@@ -107,14 +108,23 @@ if "explore_flash" in st.session_state:
 
 # Keyed by the generator object too: two uploads may share a file name.
 directions, explained = _pca(f"{generator.label}|{id(generator)}", generator)
-pca_names = [f"PC{i + 1}" for i in range(len(directions))]
-direction_names = [f"PC{i + 1} ({v:.0%})" for i, v in enumerate(explained)]
+named: dict[str, np.ndarray] = {}
+try:
+    if source == "Bundled demo":  # the named directions shipped with it (its model card)
+        named = load_demo_directions(generator.latent_dim)
+except DcganError as exc:
+    show_error(exc, "The demo's sliders fall back to unnamed PCA directions.")
 if run_dir is not None:
-    for name, vector in load_directions(run_dir).items():
-        if len(vector) == generator.latent_dim:
-            directions = np.vstack([np.asarray(vector, np.float32)[None], directions])
-            direction_names.insert(0, name)
-            pca_names.insert(0, name)
+    named.update({name: np.asarray(vector, np.float32)
+                  for name, vector in load_directions(run_dir).items()
+                  if len(vector) == generator.latent_dim})
+# A PCA component that a named direction already is (|cos| > 0.99) is shown once, named.
+keep = [i for i, d in enumerate(directions)
+        if all(abs(float(d @ v)) / float(np.linalg.norm(v)) <= 0.99 for v in named.values())]
+pca_names = list(named) + [f"PC{i + 1}" for i in keep]
+direction_names = list(named) + [f"PC{i + 1} ({explained[i]:.0%})" for i in keep]
+directions = np.vstack([np.asarray(v, np.float32)[None] for v in named.values()]
+                       + [directions[keep]])
 
 
 def _reset() -> None:

@@ -109,3 +109,24 @@ def test_uploaded_generators_safe_mode_and_checks(tmp_path):
         load_generator_file(data[: len(data) // 2], "g.keras")
     with pytest.raises(GeneratorError, match=r"\.keras or \.h5"):
         load_generator_file(data, "g.pkl")
+
+
+def test_named_directions_file(tmp_path):
+    import json
+
+    from dcgan.export import GeneratorError, load_demo_directions
+
+    path = tmp_path / "directions.json"
+    assert load_demo_directions(4, path) == {}  # no file: no named sliders
+    path.write_text(json.dumps({"hair": [3, 0, 0, 4], "skin": [0, 1, 0, 0]}))
+    found = load_demo_directions(4, path)
+    assert list(found) == ["hair", "skin"]  # the file's order is the sliders' order
+    np.testing.assert_allclose(found["hair"], [0.6, 0, 0, 0.8])  # made unit length
+    for bad, why in [("[1, 2]", "expected an object"), ("{", "not readable JSON"),
+                     ('{"a": [1, 2, 3]}', "direction 'a' is not 4 finite"),
+                     ('{"a": [0, 0, 0, 0]}', "nonzero norm"),
+                     ('{"a": "up"}', "direction 'a'"),
+                     ('{"a": [1, NaN, 0, 0]}', "finite")]:
+        path.write_text(bad)
+        with pytest.raises(GeneratorError, match=why):
+            load_demo_directions(4, path)

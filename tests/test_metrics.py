@@ -213,3 +213,26 @@ def test_nearest_distances_match_a_direct_search(portraits):
               for q in queries]
     np.testing.assert_allclose(found, direct, rtol=1e-4, atol=1e-2)
     assert found[3] == pytest.approx(0.0, abs=1e-2) and found[0] > 1
+
+
+def test_nearest_other_excludes_the_image_itself():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 4, 4, 3), dtype=np.uint8)
+    images[3] = images[1]  # a look-alike pair: distance 0 for both
+    images[4] = np.clip(images[0].astype(int) + 10, 0, 255)
+    got = metrics.nearest_other(images)
+    flat = images.reshape(5, -1).astype(float)
+    for i in range(5):
+        others = [np.sqrt(np.mean((flat[i] - flat[j]) ** 2)) for j in range(5) if j != i]
+        assert got[i] == pytest.approx(min(others), abs=1e-3)
+    assert got[1] == got[3] == 0.0 and got[0] > 0
+
+
+def test_choose_checkpoint_lowest_swd_within_the_ms_ssim_band():
+    def rec(epoch, swd, ms):
+        return {"epoch": epoch, "swd": swd, "ms_ssim": ms, "ms_ssim_real": 0.22}
+
+    evals = [rec(5, 60.0, 0.24), rec(10, 30.0, 0.30), rec(15, 40.0, 0.26), rec(20, 40.0, 0.18)]
+    assert metrics.choose_checkpoint(evals)["epoch"] == 15  # epoch 10 is lower, out of band
+    assert metrics.choose_checkpoint(evals, 0.1)["epoch"] == 10
+    assert metrics.choose_checkpoint([rec(5, 1.0, 0.5)]) is None
