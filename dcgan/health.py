@@ -101,10 +101,15 @@ def stalled_warning(evals: list[dict]) -> dict | None:
         "best checkpoint: more epochs of the same are unlikely to help")
 
 
-def run_warnings(records: list[dict], loss: str) -> list[dict]:
-    """Current warnings from a run's metric records (any order of kinds, oldest first)."""
+def run_warnings(records: list[dict], loss: str, augment: str = "off") -> list[dict]:
+    """Current warnings from a run's metric records (any order of kinds, oldest first).
+
+    `augment` is the run's augmentation mode: the overfit warning reads adaptive p, so it is
+    for "adaptive" runs only (a fixed p = 1 says nothing about D).
+    """
     evals = [r for r in records if r.get("kind") == "eval" and "swd" in r]
     epochs = [r for r in records if r.get("kind") == "epoch"]
-    found = (collapse_warning(evals), d_wins_warning(epochs, loss), overfit_warning(epochs),
+    found = (collapse_warning(evals), d_wins_warning(epochs, loss),
+             overfit_warning(epochs) if augment == "adaptive" else None,
              stalled_warning(evals))
     return [w for w in found if w is not None]

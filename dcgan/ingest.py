@@ -73,13 +73,17 @@ class ImportReport:
             why = ", ".join(f"{n} {r}" for r, n in sorted(self.reasons().items()))
             parts.append(f"{len(self.skipped)} skipped ({why})")
         if self.duplicates:
-            parts.append(f"{len(self.duplicates)} duplicates dropped")
+            parts.append(_count(len(self.duplicates), "duplicate") + " dropped")
         if self.junk:
-            parts.append(f"{self.junk} non-image files ignored")
+            parts.append(_count(self.junk, "non-image file") + " ignored")
         return ", ".join(parts)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def is_junk(name: str) -> bool:
@@ -138,7 +142,8 @@ class _DatasetWriter:
             raise ImportRejected(
                 "no usable images found"
                 + (f": {len(self.report.skipped)} skipped ({why})" if why else "")
-                + (f", {self.report.junk} non-image files ignored" if self.report.junk else "")
+                + (f", {_count(self.report.junk, 'non-image file')} ignored"
+                   if self.report.junk else "")
                 + ". Accepted: JPEG, PNG, WebP, BMP, GIF, TIFF."
             )
         (self.tmp_dir / "import_report.json").write_text(self.report.to_json())
@@ -170,6 +175,8 @@ def _run(writer: _DatasetWriter, items: Iterable[tuple[str, bytes | None]],
                 writer.add(name, data)
             if progress_fn:
                 progress_fn(done, total)
+        if progress_fn:  # every entry handled, counted or not (folders, skipped members)
+            progress_fn(total, total)
         return writer.commit()
     except BaseException:
         writer.abort()
@@ -264,7 +271,8 @@ def import_zip(workspace: Workspace, archive_path: str | os.PathLike[str], name:
         writer = _DatasetWriter(workspace, name, source or Path(archive_path).name, limits,
                                 keep_duplicates)
         members = _zip_members(archive, limits, writer.report)
-        return _run(writer, members, progress_fn, len(archive.infolist()))
+        files = sum(not info.is_dir() for info in archive.infolist())
+        return _run(writer, members, progress_fn, files)
 
 
 def _read_files(paths: Iterable[tuple[str, Path]], limits: ImportLimits,

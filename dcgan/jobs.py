@@ -65,13 +65,23 @@ def job_alive(run_dir: Path) -> bool:
 
 
 def job_state(run_dir: Path) -> str:
-    """The run's state; an active state with no live job reads as 'crashed'."""
+    """The run's state as a person should read it, checked against the job lock.
+
+    An active state with no live job reads as "crashed". A final state ("stopped", "done",
+    ...) written by a job that still holds the lock reads as "stopping": the job is saving
+    and exiting, and the run cannot be resumed until it has (0.5-5 s).
+    """
     status = read_status(run_dir)
     state = status.get("state", "unknown")
-    if state in ACTIVE and not job_alive(run_dir):
+    alive = job_alive(run_dir)
+    if state in ACTIVE and not alive:
         young = time.time() - float(status.get("queued_at", 0)) < QUEUED_GRACE_S
         if not (state == "queued" and young):
             return "crashed"
+    if state in ("running", "queued") and alive and stop_requested(run_dir):
+        return "stopping"
+    if state not in ACTIVE and alive:
+        return "stopping"
     return state
 
 
@@ -139,10 +149,18 @@ def start_job(ws: Workspace, config: Config, run_name: str | None = None,
 
 
 def resume_job(ws: Workspace, run_dir: Path, timeout_s: float = 120.0) -> Path:
-    """Start the job of an existing run again; a no-op while its job is alive."""
+    """Start the job of an existing run again.
+
+    Raises JobRunning while the run's own job is alive (training, or still exiting after a
+    Stop: say so and try again), or while another run's job trains.
+    """
     with _launch_lock(ws):
         if job_alive(run_dir):
-            return run_dir
+            if read_status(run_dir).get("state") in ("queued", "running") and \
+                    not stop_requested(run_dir):
+                raise JobRunning(f"run {run_dir.name} is training already")
+            raise JobRunning(f"run {run_dir.name} is still stopping (saving and exiting): "
+                             "Resume is possible in a few seconds")
         busy = active_run(ws)
         if busy is not None:
             raise JobRunning(f"run {busy.name} is training: stop it first (one job at a time)")

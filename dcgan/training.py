@@ -205,7 +205,7 @@ class _Loop:
                 self.diverged({"weights": float("nan")})
                 raise NonFiniteState("weights hold NaN or Inf")
             self.checkpoint()
-        self.status(warnings=run_warnings(self.history, t.loss))
+        self.status(warnings=run_warnings(self.history, t.loss, self.config.data.augment))
 
     def evaluate(self) -> None:
         """SWD and MS-SSIM of the generator now vs the held-out sample, into metrics.jsonl."""

@@ -43,6 +43,21 @@ def show_error(exc: Exception, what_next: str = "") -> None:
     st.error(message + (f"\n\n{what_next}" if what_next else ""))
 
 
+# --- the rule of every page: what it shows is read after the action that changed it ---------
+# An action (a button's code) that changes what the page shows above or beside it ends with
+# `rerun_with(message)`: the whole page runs again and reads the new state, and the message
+# is shown where the action's button is (`show_flash(slot)`), once.
+def rerun_with(message: str, slot: str, kind: str = "success") -> None:
+    st.session_state[f"flash_{slot}"] = (kind, message)
+    st.rerun()
+
+
+def show_flash(slot: str) -> None:
+    kind, message = st.session_state.pop(f"flash_{slot}", (None, None))
+    if message:
+        getattr(st, kind)(message)
+
+
 def state_label(state: str, icon: bool = True) -> str:
     """'running' with its Material icon (markdown contexts) or plain (tables, selectboxes)."""
     return f"{STATE_ICONS[state]} {state}" if icon and state in STATE_ICONS else state

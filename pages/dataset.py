@@ -17,7 +17,7 @@ from dcgan.ingest import ImportLimits, import_files, import_folder, import_url
 from dcgan.prepare import prepare_dataset
 from dcgan.synthetic import generate_dataset
 from dcgan.workspace import allowed_roots, check_name
-from pages.common import show_error, workspace
+from pages.common import rerun_with, show_error, show_flash, workspace
 
 MiB = 1024 * 1024
 LIMITS = ImportLimits()
@@ -41,9 +41,9 @@ def _select(name: str) -> None:
     st.session_state["dataset_choice"] = name
 
 
-def _after_import(name: str, report) -> None:
+def _after_import(name: str, report, slot: str) -> None:
     _select(name)
-    st.success(f"**{name}**: {report.summary()}")
+    rerun_with(f"**{name}**: {report.summary()}", slot)
 
 
 def _valid_name(name: str) -> bool:
@@ -76,9 +76,10 @@ with builtin:
                              progress_fn=_progress("Drawing portraits"))
             prepare_dataset(ws, name, progress_fn=_progress("Preparing 64x64 cache"))
             _select(name)
-            st.success(f"**{name}**: {int(count):,} portraits created and prepared.")
+            rerun_with(f"**{name}**: {int(count):,} portraits created and prepared.", "synth")
         except DcganError as exc:
             show_error(exc)
+    show_flash("synth")
 
 with upload:
     files = st.file_uploader(
@@ -91,9 +92,10 @@ with upload:
         try:
             report = import_files(ws, [(f.name, f.getvalue()) for f in files], name,
                                   limits=LIMITS, progress_fn=_progress("Importing"))
-            _after_import(name, report)
+            _after_import(name, report, "upload")
         except DcganError as exc:
             show_error(exc, "Check the files and try again; nothing was imported.")
+    show_flash("upload")
 
 with folder:
     roots = allowed_roots()
@@ -107,9 +109,10 @@ with folder:
         try:
             report = import_folder(ws, path, name, from_app=True, limits=LIMITS,
                                    progress_fn=_progress("Importing"))
-            _after_import(name, report)
+            _after_import(name, report, "folder")
         except DcganError as exc:
             show_error(exc)
+    show_flash("folder")
 
 with url:
     st.write(f"An http(s) link to a zip of images (at most {LIMITS.max_source_bytes // MiB:,} "
@@ -121,9 +124,10 @@ with url:
         try:
             with st.spinner("Downloading..."):
                 report = import_url(ws, link, name, limits=LIMITS)
-            _after_import(name, report)
+            _after_import(name, report, "url")
         except DcganError as exc:
             show_error(exc)
+    show_flash("url")
 
 st.divider()
 st.subheader("Datasets in the workspace")
@@ -183,11 +187,11 @@ if st.button("Prepare the 64x64 cache" if info.prepared_images is None else
              "Refresh the 64x64 cache", key="dataset_prepare"):
     try:
         result = prepare_dataset(ws, choice, progress_fn=_progress("Preparing"))
-        st.success(f"{choice}: {result.count:,} images ready"
-                   + (" (already up to date)" if result.up_to_date else ""))
-        info = next(i for i in ws.list_datasets() if i.name == choice)
+        rerun_with(f"{choice}: {result.count:,} images ready"
+                   + (" (already up to date)" if result.up_to_date else ""), "prepare")
     except DcganError as exc:
         show_error(exc, "Import more images or check the skipped files above.")
+show_flash("prepare")
 preview = ws.cache_dir(choice) / "preview.png"
 if info.prepared_images is not None and preview.is_file():
     st.image(str(preview), caption=f"{choice}: the prepared 64x64 cache (first 64)", width=520)

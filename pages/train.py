@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import time
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -32,7 +33,14 @@ from dcgan.jobs import (
 from dcgan.metrics import describe
 from dcgan.prepare import cached_count
 from dcgan.runs import read_json, read_metrics, read_status
-from pages.common import image_bytes, show_error, state_label, workspace
+from pages.common import (
+    image_bytes,
+    rerun_with,
+    show_error,
+    show_flash,
+    state_label,
+    workspace,
+)
 
 LOSSES = ("bce", "hinge", "wgan-gp")
 D_NORMS = ("batch", "layer", "spectral", "none")
@@ -189,10 +197,11 @@ with st.expander("New run", expanded=running is None):
                     run_dir = start_job(ws, config, run_name or None)
                 st.session_state["train_run"] = run_dir.name
                 st.rerun()
-            except JobRunning as exc:
-                st.warning(f"{exc}. Showing it below.")
+            except JobRunning as exc:  # e.g. a double click: the first click's job runs
+                rerun_with(f"{exc}. Showing it below.", "start", "warning")
             except DcganError as exc:
                 show_error(exc)
+    show_flash("start")
 
 # --- runs -----------------------------------------------------------------------------------
 runs = runs_with_state(ws)
@@ -263,6 +272,8 @@ def _quality_charts(evals: list[dict]) -> tuple[go.Figure, go.Figure]:
 
 @st.fragment(run_every=2)
 def dashboard() -> None:
+    if (active_run(ws) is not None) != (running is not None):
+        st.rerun(scope="app")  # a job started or ended: the form's Start must follow
     status = read_status(run_dir)
     state = job_state(run_dir)
     epochs = int(status.get("epochs") or Config.from_json(
@@ -280,16 +291,22 @@ def dashboard() -> None:
     if status.get("device"):
         st.caption(f"Device: {status['device']}")
     alive = state in ("running", "queued", "stopping")
-    if c4.button("Stop", key="train_stop", disabled=not alive):
+    if c4.button("Stop", key="train_stop", disabled=not alive or state == "stopping"):
         stop_job(run_dir)
-        st.toast("Stop requested: the job checkpoints and exits after this step.")
+        st.rerun(scope="fragment")  # shows "stopping" at once
     if c4.button("Resume", key="train_resume",
                  disabled=alive or state not in ("stopped", "crashed", "failed")):
         try:
             resume_job(ws, run_dir)
-            st.rerun()
-        except DcganError as exc:
-            show_error(exc)
+            st.rerun(scope="app")
+        except DcganError as exc:  # e.g. another run's job started meanwhile: say why
+            st.session_state["train_notice"] = (str(exc), time.time() + 15)
+    notice = st.session_state.get("train_notice")
+    if notice and time.time() < notice[1]:  # kept across the fragment's refreshes
+        st.warning(notice[0])
+    if state == "stopping":
+        st.info("Stopping: the job saves a checkpoint and exits; Resume is enabled once it "
+                "has (a few seconds).")
     if state == "crashed":
         st.warning("The job is gone (killed or crashed) before finishing: Resume continues "
                    "from its last checkpoint.")
@@ -300,8 +317,8 @@ def dashboard() -> None:
     steps = [r for r in records if r.get("kind") == "step"]
     epoch_records = [r for r in records if r.get("kind") == "epoch"]
     evals = [r for r in records if r.get("kind") == "eval"]
-    loss = Config.from_json((run_dir / "config.json").read_text()).train.loss
-    for warning in run_warnings(records, loss):
+    run_config = Config.from_json((run_dir / "config.json").read_text())
+    for warning in run_warnings(records, run_config.train.loss, run_config.data.augment):
         st.warning(f"{warning['message']}. Advice: {warning['advice']}.")
     if evals:
         st.caption(f"Quality at epoch {evals[-1]['epoch']}: {describe(evals[-1])}"
@@ -366,10 +383,18 @@ if (run_dir / "samples").is_dir() and any((run_dir / "samples").glob("epoch_*.pn
 
 # --- all runs and comparison ------------------------------------------------------------------
 st.subheader("All runs")
-st.dataframe([{"run": r.run_id, "state": r.state, "dataset": r.dataset,
-               "preset": r.preset, "epoch": f"{r.epoch}/{r.epochs}",
-               **{k: round(v, 4) for k, v in r.last.items()}} for r in runs],
-             width="stretch", hide_index=True)
+
+
+@st.fragment(run_every=5)
+def all_runs() -> None:
+    """Read at every refresh: the states and epochs of every run, as the dashboard's."""
+    rows = [{"run": r.run_id, "state": r.state, "dataset": r.dataset, "preset": r.preset,
+             "epoch": f"{r.epoch}/{r.epochs}", **{k: round(v, 4) for k, v in r.last.items()}}
+            for r in runs_with_state(ws)]
+    st.table(pd.DataFrame(rows).set_index("run"))
+
+
+all_runs()
 if len(runs) > 1:
     pair = st.multiselect("Compare the loss curves of two runs", ids, max_selections=2,
                           key="train_compare")

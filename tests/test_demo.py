@@ -43,3 +43,17 @@ def test_demo_outputs_are_diverse_like_the_data(demo):
     fake_spread, real_spread = mean_pairwise_distance(fakes), mean_pairwise_distance(reals)
     # A collapsed generator gives near-identical portraits (spread near 0).
     assert fake_spread > 0.5 * real_spread, (fake_spread, real_spread)
+
+
+def test_demo_directions_are_its_own_principal_directions(demo):
+    from dcgan.export import DEMO_DIRECTIONS, load_demo_directions
+    from dcgan.latent import pca_directions
+
+    assert DEMO_DIRECTIONS.is_file(), "the demo ships named directions"
+    named = load_demo_directions(demo.latent_dim)
+    assert 2 <= len(named) <= 8
+    pcs, _ = pca_directions(demo.features, demo.latent_dim, samples=2000, components=8)
+    for name, vector in named.items():  # each one is (up to sign) one of Explore's sliders
+        assert np.abs(pcs @ vector).max() > 0.99, name
+        moved = demo.images(np.stack([vector * -3, vector * 3]))  # from the mean face
+        assert np.abs(moved[0].astype(int) - moved[1]).mean() > 10, name  # it does something

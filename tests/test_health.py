@@ -60,9 +60,11 @@ def test_stalled_swd_well_above_the_floor():
 
 def test_overfit_when_adaptive_p_stays_near_its_maximum():
     held = [{**r, "augment_p": 0.95} for r in epochs(health.D_WINS_EPOCHS, 0.6, 0.4)]
-    found = health.run_warnings(held, "hinge")
+    found = health.run_warnings(held, "hinge", "adaptive")
     assert [w["code"] for w in found] == ["overfit"]
+    # fixed p = 1 (the studio default) is not a sign of anything: no warning
+    assert health.run_warnings(held, "hinge", "fixed") == []
     assert "p = 0.95 for 5 epochs" in found[0]["message"] and "add images" in found[0]["advice"]
     rising = [{**r, "augment_p": 0.5 + 0.1 * i} for i, r in enumerate(epochs(5, 0.6, 0.4))]
-    assert codes(rising, "hinge") == []  # p was below 0.9 in the window
-    assert codes(held[:-1], "hinge") == []
+    assert health.run_warnings(rising, "hinge", "adaptive") == []  # p was below 0.9
+    assert health.run_warnings(held[:-1], "hinge", "adaptive") == []

@@ -68,6 +68,21 @@ def test_zip_with_nested_folders_and_junk(ws, tmp_path):
     assert saved["imported"] == 3 and saved["sizes"] == [[80, 96]] * 3
 
 
+def test_progress_ends_at_the_total_with_folder_entries_and_duplicates(ws, tmp_path):
+    path = tmp_path / "with-dirs.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("faces/", b"")  # a folder entry: not a file, not counted
+        zf.writestr("faces/a.png", image_bytes(1))
+        zf.writestr("faces/copy.png", image_bytes(1))
+        zf.writestr("faces/b.png", image_bytes(2))
+    seen = []
+    report = import_zip(ws, path, "dirs", progress_fn=lambda done, total: seen.append(
+        (done, total)))
+    assert seen[-1] == (3, 3)  # "Importing 3/3", never stuck at "2/4"
+    assert all(total == 3 for _, total in seen)
+    assert report.summary() == "2 imported, 1 duplicate dropped"
+
+
 def test_zip_slip_names_are_never_used_as_paths(ws, tmp_path):
     members = {
         "../../evil.png": image_bytes(1),
@@ -202,7 +217,7 @@ def test_zero_usable_images_says_why_and_leaves_nothing(ws, tmp_path):
     message = str(info.value)
     assert "no usable images" in message and "2 skipped" in message
     assert "1 empty-file" in message and "1 not-an-image" in message
-    assert "1 non-image files ignored" in message
+    assert "1 non-image file ignored" in message
     assert not ws.dataset_dir("none").exists()
     assert list(ws.datasets_dir.iterdir()) == []
 

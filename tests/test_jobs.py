@@ -49,13 +49,29 @@ def test_lock_probe_and_crashed_state(ws):
     assert job_state(run) == "crashed"  # active in status.json, but nobody holds the lock
 
 
+def test_a_stopped_run_whose_job_is_still_exiting_reads_as_stopping(ws):
+    run = create_run(ws, tiny_config())
+    update_status(run, state="running", queued_at=time.time())
+    with hold_job_lock(run):  # the job, alive
+        assert job_state(run) == "running"
+        (run / "STOP").write_text("1")  # Stop pressed: the job has not seen it yet
+        assert job_state(run) == "stopping"
+        update_status(run, state="stopped")  # written just before the job lets go of the lock
+        assert job_state(run) == "stopping"
+        with pytest.raises(JobRunning, match=r"still stopping .* in a few seconds"):
+            resume_job(ws, run)  # never a silent no-op
+    (run / "STOP").unlink()
+    assert job_state(run) == "stopped"  # the lock is released: Resume can start it
+
+
 def test_start_stop_resume_and_no_second_job(ws, tiny_dataset):
     config = tiny_config("dcgan", epochs=200, checkpoint_every=50)
     run = start_job(ws, config)
     assert job_alive(run) and job_state(run) in ("queued", "running")
     with pytest.raises(JobRunning, match="stop it first"):
         start_job(ws, config)  # a second Start (another tab) starts nothing
-    assert resume_job(ws, run) == run  # Resume while alive: no-op
+    with pytest.raises(JobRunning, match="training already"):
+        resume_job(ws, run)  # Resume while it trains: says so, starts nothing
     assert len(runs_with_state(ws)) == 1
     wait_for(lambda: read_status(run).get("step", 0) >= 3, what="first steps")
     pid = read_status(run)["pid"]

@@ -68,8 +68,16 @@ def test_upload_zip_with_a_corrupt_file_is_reported(ws):
     skipped = at.dataframe[0].value
     assert list(skipped["file"]) == ["faces/broken.jpg"]
     assert list(skipped["reason"]) == ["not-an-image"]
+    assert any(m.label == "Prepared" and m.value == "—" for m in at.metric)
     at.button(key="dataset_prepare").click().run()
     assert "uploaded: 3 images ready" in texts(at.success)
+    # read after the action, in the same click: the metric, the box and the preview agree
+    assert any(m.label == "Prepared" and m.value == "3" for m in at.metric)
+    box = at.selectbox(key="dataset_choice")
+    assert box.value == "uploaded" and "3 prepared" in box.format_func(box.value)
+    assert any("the prepared 64x64 cache" in (i.proto.imgs[0].caption or "")
+               for i in at.get("image"))
+    assert at.button(key="dataset_prepare").label == "Refresh the 64x64 cache"
 
 
 def test_bad_upload_and_folder_and_url_show_errors(ws, tmp_path):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from dcgan.export import load_demo_directions
 from dcgan.runs import load_directions
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "explore.py")
@@ -23,6 +24,12 @@ def test_opens_on_the_bundled_demo(ws):
     assert at.radio(key="explore_source").value == "Bundled demo"
     assert at.caption[0].value == "bundled demo generator · latent size 64"
     assert len(at.get("image")) >= 1
+    # the named directions shipped with the demo come first, then the unnamed components
+    named = list(load_demo_directions(64))
+    labels = [s.label for s in at.slider if s.key.startswith("explore_dir_")]
+    assert named and labels[:len(named)] == named
+    assert all(label.startswith("PC") for label in labels[len(named):])
+    assert len(labels) == 8  # each named one replaces the component it was taken from
 
 
 def first_image(at) -> str:

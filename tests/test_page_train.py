@@ -107,8 +107,9 @@ def test_dashboard_shows_the_runs_numbers(ws, finished_run):
     assert at.slider(key="train_epoch_slider").value == 2
     assert "ckpt-00002-000000006.npz" in texts(at.caption)
     assert at.button(key="train_stop").disabled and at.button(key="train_resume").disabled
-    table = at.dataframe[0].value
-    assert list(table["run"]) == [finished_run.name] and list(table["epoch"]) == ["2/2"]
+    table = at.table[0].value
+    assert list(table.index) == [finished_run.name] and list(table["epoch"]) == ["2/2"]
+    assert list(table["state"]) == ["done"]
     at.button(key="train_gif").click().run()
     assert not at.exception
     assert at.get("download_button")
@@ -167,3 +168,48 @@ def test_quality_charts_and_warnings_from_the_metrics(ws, finished_run):
     assert aug[0]["y"] == [0.0, 0.01, 0.02, 0.03, 0.04, 0.05]
     ssim = charts["Diversity: MS-SSIM (higher = more alike)"]["data"]
     assert ssim[0]["y"] == [0.71, 0.71] and ssim[1]["y"] == [0.2, 0.2]
+
+
+def test_second_click_on_start_leaves_start_disabled(ws, tiny_dataset, monkeypatch):
+    """A double click: the page drew Start enabled, and by the time the second click's code
+    runs, the first click's job holds the lock (a real start_job then refuses)."""
+    from contextlib import ExitStack
+
+    from dcgan import jobs
+    from tests.conftest import tiny_config
+
+    real_start, held = jobs.start_job, ExitStack()
+
+    def first_job_just_started(workspace, config, run_name=None):
+        first = create_run(workspace, tiny_config(), "first-click")
+        held.enter_context(hold_job_lock(first))
+        return real_start(workspace, config, run_name)
+
+    monkeypatch.setattr("dcgan.jobs.start_job", first_job_just_started)
+    at = page()
+    at.number_input(key="train_studio_batch").set_value(8).run()
+    assert not at.button(key="train_start").disabled
+    with held:
+        at.button(key="train_start").click().run()
+        assert not at.exception
+        assert "run 00001-first-click is training: stop it first" in texts(at.warning)
+        assert at.button(key="train_start").disabled  # read after the refusal
+        assert at.selectbox(key="train_selected").value == "00001-first-click"
+        assert len(list(ws.runs_dir.glob("0*"))) == 1
+
+
+def test_stop_then_resume_while_the_job_is_still_exiting(ws, finished_run):
+    from dcgan.runs import update_status
+
+    update_status(finished_run, state="stopped")
+    with hold_job_lock(finished_run):  # the job wrote "stopped" and has not exited yet
+        at = page()
+        assert not at.exception
+        assert "stopping · epoch 2/2" in progress_text(at)
+        assert at.button(key="train_resume").disabled and at.button(key="train_stop").disabled
+        assert "Resume is enabled once it has" in texts(at.info)
+        assert list(at.table[0].value["state"]) == ["stopping"]
+    at.run()  # the job has let go of the lock
+    assert "stopped · epoch 2/2" in progress_text(at)
+    assert not at.button(key="train_resume").disabled
+    assert list(at.table[0].value["state"]) == ["stopped"]

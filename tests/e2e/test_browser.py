@@ -89,7 +89,7 @@ def test_dataset_then_train_stop_resume(app_server, page, tmp_path):
     set_number(page, "G filters (last stage)", 8)
     set_number(page, "D filters (first stage)", 8)
     set_number(page, "Quality check every (epochs, 0 = off)", 1)
-    page.get_by_role("button", name="Start").click()
+    page.get_by_role("button", name="Start").dblclick()  # a double click starts one job
     page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=120_000)
     page.get_by_text("Fixed noise, epoch").first.wait_for(timeout=120_000)
     page.get_by_text("Quality at epoch").first.wait_for(timeout=120_000)
@@ -101,7 +101,12 @@ def test_dataset_then_train_stop_resume(app_server, page, tmp_path):
     pid = json.loads((run / "status.json").read_text())["pid"]
     shot(page, "train")
     page.get_by_text("New run").first.click()  # collapsed while a job runs
-    assert page.get_by_role("button", name="Start").is_disabled()
+    assert page.get_by_role("button", name="Start").is_disabled()  # without a reload
+    # The All runs table follows the job: running, at the epoch the dashboard shows.
+    table = page.get_by_test_id("stTable")
+    table.get_by_text("running").wait_for(timeout=30_000)
+    epoch = json.loads((run / "status.json").read_text())["epoch"] + 2
+    table.get_by_text(f"{epoch}/400").wait_for(timeout=60_000)
 
     # 4. Reload: the page re-attaches to the same job; no second job was started.
     page.reload()
@@ -113,10 +118,21 @@ def test_dataset_then_train_stop_resume(app_server, page, tmp_path):
     assert len(list((home / "GAN_MODEL").glob("0*"))) == 1
     assert json.loads((run / "status.json").read_text())["pid"] == pid
 
-    # 5. Stop, then Resume.
+    # 5. Stop, then Resume at once: Resume is enabled only when the job has let go of the
+    # run (Playwright's click waits for that), and then it is never dropped.
+    from dcgan.jobs import job_alive
+
+    app_button(page, "Stop").click()
+    app_button(page, "Resume").click(timeout=60_000)
+    page.get_by_text("running ·").first.wait_for(timeout=60_000)
+    status = json.loads((run / "status.json").read_text())
+    assert status["pid"] != pid and status["resumed_from"].startswith("ckpt-")
+    pid = status["pid"]
     app_button(page, "Stop").click()
     page.get_by_text("stopped ·").first.wait_for(timeout=60_000)
+    assert not job_alive(run)  # "stopped" is shown only once the job has exited
     assert json.loads((run / "status.json").read_text())["state"] == "stopped"
+    table.get_by_text("stopped").wait_for(timeout=30_000)
     settle(page)
     app_button(page, "Resume").click()
     page.get_by_text("running ·").first.wait_for(timeout=60_000)
