@@ -1,4 +1,4 @@
-"""Full training state on disk: one .npz per checkpoint, written atomically, last K kept.
+"""Full training state on disk: one .npz per checkpoint, written atomically, a few kept.
 
 A checkpoint holds the generator's and discriminator's weights (batch-norm statistics
 included), both optimizers' variables (iterations and moments), and a JSON header with the
@@ -58,9 +58,23 @@ def ensure_space(folder: Path, needed: int) -> None:
             f"{needed / 1e6:.0f} MB; free some space (old runs, datasets) and resume")
 
 
+def checkpoint_epoch(path: Path) -> int:
+    return int(CKPT_RE.match(path.name).group(1))
+
+
+def retained(paths: list[Path], keep: int, keep_every: int = 0,
+             best_epoch: int | None = None) -> list[Path]:
+    """Which of `paths` (oldest first) a run keeps: the newest `keep`, those of every
+    `keep_every`-th epoch (0: none), and those of `best_epoch` (the lowest SWD so far)."""
+    newest = set(paths[-keep:]) if keep > 0 else set()
+    return [p for p in paths if p in newest
+            or (keep_every and checkpoint_epoch(p) % keep_every == 0)
+            or (best_epoch is not None and checkpoint_epoch(p) == best_epoch)]
+
+
 def save_checkpoint(run_dir: Path, state: dict[str, list[np.ndarray]], meta: dict,
-                    keep: int = 3) -> Path:
-    """Write ckpt-<epoch>-<step>.npz atomically and prune to the newest `keep`."""
+                    keep: int = 3, keep_every: int = 0, best_epoch: int | None = None) -> Path:
+    """Write ckpt-<epoch>-<step>.npz atomically, then prune to what `retained` keeps."""
     for group, arrays in state.items():
         for i, array in enumerate(arrays):
             if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
@@ -90,8 +104,11 @@ def save_checkpoint(run_dir: Path, state: dict[str, list[np.ndarray]], meta: dic
                 f"disk full (ENOSPC) while writing {path.name}; the previous checkpoint is "
                 "intact: free some space and resume") from None
         raise
-    for old in list_checkpoints(run_dir)[:-keep]:
-        old.unlink(missing_ok=True)
+    existing = list_checkpoints(run_dir)
+    kept = set(retained(existing, keep, keep_every, best_epoch))
+    for old in existing:
+        if old not in kept:
+            old.unlink(missing_ok=True)
     return path
 
 

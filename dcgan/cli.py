@@ -320,13 +320,14 @@ def cmd_evaluate(args: argparse.Namespace, ws: Workspace) -> int:
 
 def cmd_runs(args: argparse.Namespace, ws: Workspace) -> int:
     from dcgan.jobs import runs_with_state
+    from dcgan.runs import disk_bytes
 
     infos = runs_with_state(ws)
     if not infos:
         print(f"no runs in {ws.runs_dir}")
     for info in infos:
         print(f"{info.run_id}\t{info.state}\t{info.dataset}\t{info.preset}\t"
-              f"epoch {info.epoch}/{info.epochs}")
+              f"epoch {info.epoch}/{info.epochs}\t{disk_bytes(info.path) / 1e6:.1f} MB")
     return 0
 
 

@@ -192,6 +192,15 @@ def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> RunGene
     return generator_from_config(config, weights, f"{run_dir.name} @ {name}")
 
 
+def generator_keras_bytes(run_dir: Path, checkpoint: Path) -> bytes:
+    """The .keras file of a checkpoint's generator (its EMA copy when kept), for download."""
+    generator = load_run_generator(run_dir, checkpoint)
+    with tempfile.TemporaryDirectory(prefix="dcgan-export-") as tmp:
+        path = Path(tmp) / "generator.keras"
+        generator.model.save(path)
+        return path.read_bytes()
+
+
 def progress_gif(run_dir: Path, frame_ms: int = 400, max_frames: int = 200) -> bytes | None:
     """An animated GIF of the run's per-epoch sample grids (None when there are none)."""
     import io

@@ -167,6 +167,18 @@ def list_runs(ws: Workspace) -> list[RunInfo]:
     return infos
 
 
+def disk_bytes(folder: Path) -> int:
+    """Bytes on disk of every file under `folder` (0 if it is gone)."""
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:  # removed while we walk (a pruned checkpoint)
+            continue
+    return total
+
+
 def load_directions(run_dir: Path) -> dict[str, list[float]]:
     """User-labelled latent directions saved for a run: {name: unit vector}."""
     return read_json(run_dir / "directions.json", {}) or {}

@@ -120,8 +120,11 @@ class _Loop:
             return
         meta = {"epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
                 "time": time.time()}
+        t = self.config.train
+        evals = [r for r in self.history if r.get("kind") == "eval" and "swd" in r]
+        best = min(evals, key=lambda r: r["swd"])["epoch"] if evals else None
         save_checkpoint(self.run_dir, self.trainer.get_state(), meta,
-                        keep=self.config.train.keep_checkpoints)
+                        keep=t.keep_checkpoints, keep_every=t.keep_every, best_epoch=best)
         tmp = self.run_dir / "generator.tmp.keras"
         self.trainer.inference_generator.save(tmp)
         os.replace(tmp, self.run_dir / "generator.keras")

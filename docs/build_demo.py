@@ -65,7 +65,9 @@ def table(run: str) -> None:
               f"real MS-SSIM {r['ms_ssim_real']:.3f}, n = {r['eval_images']}, "
               f"held out: {r['held_out']}")
     chosen = choose_checkpoint(evals)
-    if chosen is None:
+    if not evals:
+        print("no evaluation logged yet")
+    elif chosen is None:
         best = min(evals, key=lambda r: abs(r["ms_ssim"] - r["ms_ssim_real"]))
         print(f"no checkpoint within 0.05 of real MS-SSIM; closest: epoch {best['epoch']}")
     else:

@@ -7,6 +7,7 @@ restart of the web server re-attaches to the running job.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 
@@ -15,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dcgan.augment import TRANSFORMS
-from dcgan.checkpoints import list_checkpoints
+from dcgan.checkpoints import CKPT_RE, list_checkpoints
 from dcgan.cli import SPEED_FILE, measure_speed
 from dcgan.config import DEFAULT_PRESET, PRESET_HELP, PRESETS, Config, ConfigError, preset
 from dcgan.errors import DcganError
@@ -32,7 +33,7 @@ from dcgan.jobs import (
 )
 from dcgan.metrics import describe
 from dcgan.prepare import cached_count
-from dcgan.runs import read_json, read_metrics, read_status
+from dcgan.runs import disk_bytes, read_json, read_metrics, read_status
 from pages.common import (
     image_bytes,
     rerun_with,
@@ -270,6 +271,44 @@ def _quality_charts(evals: list[dict]) -> tuple[go.Figure, go.Figure]:
     return swd, ssim
 
 
+def checkpoints_view(evals: list[dict]) -> None:
+    """The run's checkpoints as a table (epoch, step, size, SWD), its disk total, and the
+    generator of a chosen checkpoint to download (.keras, the EMA copy when there is one)."""
+    checkpoints = list_checkpoints(run_dir)
+    st.caption(f"This run uses {disk_bytes(run_dir) / 1e6:,.1f} MB on disk"
+               + (f"; {len(checkpoints)} checkpoints kept (the newest, the best by SWD, and "
+                  "every k-th epoch when set)" if checkpoints else "; no checkpoint yet"))
+    if not checkpoints:
+        return
+    swd = {r["epoch"]: r["swd"] for r in evals}
+    rows = []
+    for path in reversed(checkpoints):
+        match = CKPT_RE.match(path.name)
+        with contextlib.suppress(OSError):  # pruned while we read
+            rows.append({"checkpoint": path.name, "epoch": int(match.group(1)),
+                         "step": int(match.group(2)), "MB": round(path.stat().st_size / 1e6, 1),
+                         "SWD": round(swd[int(match.group(1))], 1)
+                         if int(match.group(1)) in swd else None})
+    st.table(pd.DataFrame(rows).set_index("checkpoint"))
+    c1, c2 = st.columns([2, 1])
+    chosen = c1.selectbox("Generator of checkpoint", [r["checkpoint"] for r in rows],
+                          key="train_ckpt_choice")
+    if c2.button("Prepare its generator (.keras)", key="train_ckpt_prepare"):
+        from dcgan.export import generator_keras_bytes  # TensorFlow: only on demand
+
+        try:
+            st.session_state["train_ckpt_file"] = (
+                str(run_dir), chosen, generator_keras_bytes(run_dir, run_dir / "checkpoints"
+                                                            / chosen))
+        except DcganError as exc:
+            show_error(exc)
+    ready = st.session_state.get("train_ckpt_file")
+    if ready and ready[:2] == (str(run_dir), chosen):
+        c2.download_button("Download generator", ready[2],
+                           f"{run_dir.name}-{chosen.removesuffix('.npz')}-generator.keras",
+                           "application/octet-stream", key="train_ckpt_download")
+
+
 @st.fragment(run_every=2)
 def dashboard() -> None:
     if (active_run(ws) is not None) != (running is not None):
@@ -359,9 +398,7 @@ def dashboard() -> None:
         swd_chart, ssim_chart = _quality_charts(evals)
         left.plotly_chart(swd_chart, width="stretch", key="train_chart_swd")
         right.plotly_chart(ssim_chart, width="stretch", key="train_chart_ssim")
-    checkpoints = list_checkpoints(run_dir)
-    if checkpoints:
-        st.caption("Checkpoints: " + ", ".join(p.name for p in checkpoints))
+    checkpoints_view(evals)
     with st.expander("train.log"):
         try:
             st.code("\n".join((run_dir / "train.log").read_text(errors="replace")

@@ -49,6 +49,18 @@ def test_keeps_only_the_last_k(tmp_path):
     assert header["epoch"] == 5
 
 
+def test_keeps_the_newest_the_best_and_every_kth(tmp_path):
+    for epoch in range(5, 65, 5):  # a checkpoint every 5 epochs; the best SWD was at 15
+        save_checkpoint(tmp_path, state(epoch), meta(epoch), keep=3, keep_every=25,
+                        best_epoch=15)
+    assert [checkpoints.checkpoint_epoch(p) for p in list_checkpoints(tmp_path)] == \
+        [15, 25, 50, 55, 60]
+    # the best moves on: the old best is then only kept if it is one of the others
+    save_checkpoint(tmp_path, state(65), meta(65), keep=3, keep_every=25, best_epoch=55)
+    assert [checkpoints.checkpoint_epoch(p) for p in list_checkpoints(tmp_path)] == \
+        [25, 50, 55, 60, 65]
+
+
 def test_truncated_newest_falls_back_to_the_previous(tmp_path):
     save_checkpoint(tmp_path, state(1.0), meta(1))
     newest = save_checkpoint(tmp_path, state(2.0), meta(2))

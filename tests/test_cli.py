@@ -191,7 +191,10 @@ def test_train_generate_resume_and_runs(tiny_home, tmp_path):
     out = dcgan("train", "--resume", "1", "--epochs", "3", "--no-progress", home=tiny_home)
     assert out.returncode == 0 and "done" in out.stdout
     assert '"epochs": 3' in (run / "config.json").read_text()
-    assert "00001-tiny-ml241\tdone\ttiny\tml241\tepoch 3/3" in dcgan("runs", home=tiny_home).stdout
+    line = dcgan("runs", home=tiny_home).stdout.splitlines()[0]
+    assert line.startswith("00001-tiny-ml241\tdone\ttiny\tml241\tepoch 3/3\t")
+    size = sum(p.stat().st_size for p in run.rglob("*") if p.is_file())
+    assert line.endswith(f"\t{size / 1e6:.1f} MB")  # the run's disk total
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,11 @@ def progress_text(at: AppTest) -> str:
     return " ".join(p.proto.text for p in at.get("progress"))
 
 
+def runs_table(at: AppTest):
+    """The All runs table (the checkpoints table has no "state" column)."""
+    return next(t.value for t in at.table if "state" in t.value.columns)
+
+
 def test_empty_workspace(ws):
     at = page()
     assert not at.exception
@@ -105,9 +110,14 @@ def test_dashboard_shows_the_runs_numbers(ws, finished_run):
     assert "Quality at epoch 2: SWD " in texts(at.caption)
     assert len(at.get("image")) == 1  # the latest sample grid
     assert at.slider(key="train_epoch_slider").value == 2
-    assert "ckpt-00002-000000006.npz" in texts(at.caption)
+    checkpoints = next(t.value for t in at.table if "MB" in t.value.columns)
+    assert list(checkpoints.index) == ["ckpt-00002-000000006.npz", "ckpt-00001-000000003.npz"]
+    assert list(checkpoints["epoch"]) == [2, 1] and list(checkpoints["step"]) == [6, 3]
+    assert checkpoints["SWD"].iloc[0] > 0 and checkpoints["MB"].iloc[0] > 0  # evaluated at 2
+    size = sum(p.stat().st_size for p in finished_run.rglob("*") if p.is_file())
+    assert f"This run uses {size / 1e6:,.1f} MB on disk" in texts(at.caption)
     assert at.button(key="train_stop").disabled and at.button(key="train_resume").disabled
-    table = at.table[0].value
+    table = runs_table(at)
     assert list(table.index) == [finished_run.name] and list(table["epoch"]) == ["2/2"]
     assert list(table["state"]) == ["done"]
     at.button(key="train_gif").click().run()
@@ -208,8 +218,24 @@ def test_stop_then_resume_while_the_job_is_still_exiting(ws, finished_run):
         assert "stopping · epoch 2/2" in progress_text(at)
         assert at.button(key="train_resume").disabled and at.button(key="train_stop").disabled
         assert "Resume is enabled once it has" in texts(at.info)
-        assert list(at.table[0].value["state"]) == ["stopping"]
+        assert list(runs_table(at)["state"]) == ["stopping"]
     at.run()  # the job has let go of the lock
     assert "stopped · epoch 2/2" in progress_text(at)
     assert not at.button(key="train_resume").disabled
-    assert list(at.table[0].value["state"]) == ["stopped"]
+    assert list(runs_table(at)["state"]) == ["stopped"]
+
+
+def test_download_the_generator_of_a_checkpoint(ws, finished_run):
+    import keras
+
+    at = page()
+    at.selectbox(key="train_ckpt_choice").set_value("ckpt-00001-000000003.npz").run()
+    at.button(key="train_ckpt_prepare").click().run()
+    assert not at.exception
+    button = next(b for b in at.get("download_button") if b.label == "Download generator")
+    assert button.proto.label == "Download generator"
+    data = at.session_state["train_ckpt_file"][2]
+    path = ws.root / "downloaded.keras"
+    path.write_bytes(data)
+    model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    assert model.output_shape == (None, 64, 64, 3) and model.input_shape == (None, 16)

@@ -163,6 +163,16 @@ def test_quality_is_evaluated_every_k_epochs_and_at_the_end(ws, tiny_dataset):
     assert isinstance(status["warnings"], list) and status["evaluating"] is False
 
 
+def test_the_checkpoint_of_the_best_swd_is_kept(ws, tiny_dataset):
+    config = tiny_config("dcgan", epochs=5, eval_every=1, eval_images=12, keep_checkpoints=1)
+    run = create_run(ws, config)
+    assert run_training(config, run) == "done"
+    evals = [r for r in read_metrics(run) if r["kind"] == "eval"]
+    best = min(evals, key=lambda r: r["swd"])["epoch"]
+    kept = [checkpoints.checkpoint_epoch(p) for p in list_checkpoints(run)]
+    assert kept == sorted({best, 5})  # the newest one, and the best by SWD
+
+
 def test_evaluation_off_and_held_out_rows_never_trained_on(ws, tiny_dataset, monkeypatch):
     config = tiny_config("dcgan", epochs=1, eval_every=0)
     run = create_run(ws, config)

@@ -210,4 +210,13 @@ def test_fresh_workspace_explores_the_demo(app_server, page):
     portrait.wait_for()
     assert portrait.evaluate("img => img.naturalWidth") == 512
     assert not list((home / "GAN_MODEL").glob("0*"))  # no training was needed
+    # it opens with the demo's named sliders (assets/demo/directions.json) first
+    from dcgan.export import DEMO_DIRECTIONS
+
+    first = next(iter(json.loads(DEMO_DIRECTIONS.read_text())))
+    sliders = page.get_by_test_id("stSlider")
+    sliders.filter(has_text=first).first.wait_for()
+    labels = [t.strip() for t in sliders.locator("[data-testid='stWidgetLabel']").all_inner_texts()]
+    assert first in labels and labels.index(first) < labels.index(
+        next(t for t in labels if t.startswith("PC")))
     shot(page, "explore")
