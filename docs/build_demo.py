@@ -6,7 +6,7 @@ Run from the repository root with the run's workspace, one step at a time:
     .venv/bin/python docs/build_demo.py table 00001-demo      # per-checkpoint table + choice
     .venv/bin/python docs/build_demo.py export 00001-demo ckpt-00060-...npz
     .venv/bin/python docs/build_demo.py spread 00001-demo     # look-alikes among 64 samples
-    .venv/bin/python docs/build_demo.py pca-sheet /tmp/pca.png  # name the directions by eye
+    .venv/bin/python docs/build_demo.py pca-sheet /tmp/pca.png  # /tmp/pca-1.png, -2.png: by eye
     .venv/bin/python docs/build_demo.py directions "PC1=Lighter hair" "-PC3=Darker skin"
 
 `table` reads the evaluations the run logged (SWD / MS-SSIM on its held-out sample) and
@@ -42,7 +42,7 @@ from dcgan.runs import read_metrics, resolve_run
 from dcgan.workspace import Workspace
 
 COMPONENTS = 8  # the sliders Explore shows
-SHEET_SEEDS = (0, 5, 11, 23)
+SHEET_SEEDS = (0, 5, 11)
 AMOUNTS = (-3.0, -1.5, 0.0, 1.5, 3.0)
 
 
@@ -64,14 +64,13 @@ def table(run: str) -> None:
         print(f"\nfloor SWD {r['swd_floor']:.1f}, colour floor {r['color_dist_floor']:.1f}, "
               f"real MS-SSIM {r['ms_ssim_real']:.3f}, n = {r['eval_images']}, "
               f"held out: {r['held_out']}")
-    chosen = choose_checkpoint(evals)
-    if not evals:
+    found = choose_checkpoint(evals)
+    if found is None:
         print("no evaluation logged yet")
-    elif chosen is None:
-        best = min(evals, key=lambda r: abs(r["ms_ssim"] - r["ms_ssim_real"]))
-        print(f"no checkpoint within 0.05 of real MS-SSIM; closest: epoch {best['epoch']}")
     else:
-        print(f"chosen: epoch {chosen['epoch']} -> {names.get(chosen['epoch'], '(deleted)')}")
+        chosen, why = found
+        print(f"chosen: epoch {chosen['epoch']} -> {names.get(chosen['epoch'], '(deleted)')} "
+              f"({why})")
 
 
 def export(run: str, checkpoint: str) -> None:
@@ -103,22 +102,23 @@ def _pca(generator):
 
 
 def pca_sheet(out: str) -> None:
-    """One row per (component, seed): the portrait at AMOUNTS along that component."""
+    """Two sheets (PC1-4, PC5-8), one row per (component, seed): the portrait at AMOUNTS."""
     demo = load_demo_generator()
     directions, explained = _pca(demo)
-    rows = []
-    for k in range(COMPONENTS):
-        for seed in SHEET_SEEDS:
-            z = z_from_seeds([seed], demo.latent_dim)[0]
-            amounts = np.zeros((len(AMOUNTS), COMPONENTS), np.float32)
-            amounts[:, k] = AMOUNTS
-            rows.append(demo.images(np.stack([apply_directions(z, directions, a)
-                                              for a in amounts])))
-        print(f"PC{k + 1}: {explained[k]:.1%} of the variance (rows {k * len(SHEET_SEEDS)}-"
-              f"{(k + 1) * len(SHEET_SEEDS) - 1})")
-    images = np.stack([upscale(i, 96, "lanczos") for row in rows for i in row])
-    Path(out).write_bytes(grid_png(images, len(AMOUNTS), 2))
-    print(out)
+    for sheet, components in enumerate((range(0, 4), range(4, COMPONENTS)), start=1):
+        rows = []
+        for k in components:
+            for seed in SHEET_SEEDS:
+                z = z_from_seeds([seed], demo.latent_dim)[0]
+                amounts = np.zeros((len(AMOUNTS), COMPONENTS), np.float32)
+                amounts[:, k] = AMOUNTS
+                rows.append(demo.images(np.stack([apply_directions(z, directions, a)
+                                                  for a in amounts])))
+            print(f"PC{k + 1}: {explained[k]:.1%} of the variance")
+        images = np.stack([np.asarray(upscale(i, 96, "lanczos")) for row in rows for i in row])
+        path = Path(out).with_name(f"{Path(out).stem}-{sheet}.png")
+        path.write_bytes(grid_png(images, len(AMOUNTS)))
+        print(path, f"rows: {len(SHEET_SEEDS)} seeds per component, amounts {AMOUNTS}")
 
 
 def directions(specs: list[str]) -> None:

@@ -232,7 +232,13 @@ def test_choose_checkpoint_lowest_swd_within_the_ms_ssim_band():
     def rec(epoch, swd, ms):
         return {"epoch": epoch, "swd": swd, "ms_ssim": ms, "ms_ssim_real": 0.22}
 
-    evals = [rec(5, 60.0, 0.24), rec(10, 30.0, 0.30), rec(15, 40.0, 0.26), rec(20, 40.0, 0.18)]
-    assert metrics.choose_checkpoint(evals)["epoch"] == 15  # epoch 10 is lower, out of band
-    assert metrics.choose_checkpoint(evals, 0.1)["epoch"] == 10
-    assert metrics.choose_checkpoint([rec(5, 1.0, 0.5)]) is None
+    evals = [rec(5, 60.0, 0.24), rec(10, 30.0, 0.30), rec(15, 40.0, 0.26), rec(20, 40.0, 0.18),
+             rec(25, 32.0, 0.29)]
+    chosen, why = metrics.choose_checkpoint(evals)
+    assert chosen["epoch"] == 15 and "within 0.05" in why  # 10 and 25: out of the band
+    assert metrics.choose_checkpoint(evals, 0.1)[0]["epoch"] == 10
+    # epoch 5 is in the band but untrained (SWD 2x the best): it never competes
+    early = [rec(5, 60.0, 0.24), rec(10, 30.0, 0.30), rec(15, 32.0, 0.28), rec(20, 34.0, 0.31)]
+    chosen, why = metrics.choose_checkpoint(early)
+    assert chosen["epoch"] == 15 and "most varied within 1.1x" in why
+    assert metrics.choose_checkpoint([]) is None
