@@ -286,9 +286,9 @@ def checkpoints_view(evals: list[dict]) -> None:
         match = CKPT_RE.match(path.name)
         with contextlib.suppress(OSError):  # pruned while we read
             rows.append({"checkpoint": path.name, "epoch": int(match.group(1)),
-                         "step": int(match.group(2)), "MB": round(path.stat().st_size / 1e6, 1),
-                         "SWD": round(swd[int(match.group(1))], 1)
-                         if int(match.group(1)) in swd else None})
+                         "step": int(match.group(2)), "MB": f"{path.stat().st_size / 1e6:.1f}",
+                         "SWD": f"{swd[int(match.group(1))]:.1f}"
+                         if int(match.group(1)) in swd else "—"})
     st.table(pd.DataFrame(rows).set_index("checkpoint"))
     c1, c2 = st.columns([2, 1])
     chosen = c1.selectbox("Generator of checkpoint", [r["checkpoint"] for r in rows],

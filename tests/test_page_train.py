@@ -113,7 +113,8 @@ def test_dashboard_shows_the_runs_numbers(ws, finished_run):
     checkpoints = next(t.value for t in at.table if "MB" in t.value.columns)
     assert list(checkpoints.index) == ["ckpt-00002-000000006.npz", "ckpt-00001-000000003.npz"]
     assert list(checkpoints["epoch"]) == [2, 1] and list(checkpoints["step"]) == [6, 3]
-    assert checkpoints["SWD"].iloc[0] > 0 and checkpoints["MB"].iloc[0] > 0  # evaluated at 2
+    assert float(checkpoints["SWD"].iloc[0]) > 0 and float(checkpoints["MB"].iloc[0]) > 0
+    assert checkpoints["SWD"].iloc[1] == "—"  # evaluated at epoch 2 only
     size = sum(p.stat().st_size for p in finished_run.rglob("*") if p.is_file())
     assert f"This run uses {size / 1e6:,.1f} MB on disk" in texts(at.caption)
     assert at.button(key="train_stop").disabled and at.button(key="train_resume").disabled
