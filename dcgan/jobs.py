@@ -78,9 +78,7 @@ def job_state(run_dir: Path) -> str:
         young = time.time() - float(status.get("queued_at", 0)) < QUEUED_GRACE_S
         if not (state == "queued" and young):
             return "crashed"
-    if state in ("running", "queued") and alive and stop_requested(run_dir):
-        return "stopping"
-    if state not in ACTIVE and alive:
+    if alive and (state not in ACTIVE or stop_requested(run_dir)):
         return "stopping"
     return state
 
@@ -156,11 +154,10 @@ def resume_job(ws: Workspace, run_dir: Path, timeout_s: float = 120.0) -> Path:
     """
     with _launch_lock(ws):
         if job_alive(run_dir):
-            if read_status(run_dir).get("state") in ("queued", "running") and \
-                    not stop_requested(run_dir):
-                raise JobRunning(f"run {run_dir.name} is training already")
-            raise JobRunning(f"run {run_dir.name} is still stopping (saving and exiting): "
-                             "Resume is possible in a few seconds")
+            if job_state(run_dir) == "stopping":
+                raise JobRunning(f"run {run_dir.name} is still stopping (saving and exiting): "
+                                 "Resume is possible in a few seconds")
+            raise JobRunning(f"run {run_dir.name} is training already")
         busy = active_run(ws)
         if busy is not None:
             raise JobRunning(f"run {busy.name} is training: stop it first (one job at a time)")

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dcgan.augment import TRANSFORMS
-from dcgan.checkpoints import CKPT_RE, list_checkpoints
+from dcgan.checkpoints import CKPT_RE, checkpoint_epoch, list_checkpoints
 from dcgan.cli import SPEED_FILE, measure_speed
 from dcgan.config import DEFAULT_PRESET, PRESET_HELP, PRESETS, Config, ConfigError, preset
 from dcgan.errors import DcganError
@@ -283,12 +283,12 @@ def checkpoints_view(evals: list[dict]) -> None:
     swd = {r["epoch"]: r["swd"] for r in evals}
     rows = []
     for path in reversed(checkpoints):
-        match = CKPT_RE.match(path.name)
+        epoch = checkpoint_epoch(path)
         with contextlib.suppress(OSError):  # pruned while we read
-            rows.append({"checkpoint": path.name, "epoch": int(match.group(1)),
-                         "step": int(match.group(2)), "MB": f"{path.stat().st_size / 1e6:.1f}",
-                         "SWD": f"{swd[int(match.group(1))]:.1f}"
-                         if int(match.group(1)) in swd else "—"})
+            rows.append({"checkpoint": path.name, "epoch": epoch,
+                         "step": int(CKPT_RE.match(path.name).group(2)),
+                         "MB": f"{path.stat().st_size / 1e6:.1f}",
+                         "SWD": f"{swd[epoch]:.1f}" if epoch in swd else "—"})
     st.table(pd.DataFrame(rows).set_index("checkpoint"))
     c1, c2 = st.columns([2, 1])
     chosen = c1.selectbox("Generator of checkpoint", [r["checkpoint"] for r in rows],
