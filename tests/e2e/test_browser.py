@@ -105,8 +105,13 @@ def test_dataset_then_train_stop_resume(app_server, page, tmp_path):
     # The All runs table follows the job: running, at the epoch the dashboard shows.
     table = page.get_by_test_id("stTable")
     table.get_by_text("running").wait_for(timeout=30_000)
-    epoch = json.loads((run / "status.json").read_text())["epoch"] + 2
-    table.get_by_text(f"{epoch}/400").wait_for(timeout=60_000)
+    # It refreshes every 5 s, so it may skip an epoch: wait for any later one than now.
+    epoch = json.loads((run / "status.json").read_text())["epoch"]
+    page.wait_for_function(
+        """e => [...document.querySelectorAll("[data-testid='stTable'] td")]
+                 .some(td => /^\\d+\\/400$/.test(td.textContent.trim())
+                             && parseInt(td.textContent) > e)""",
+        arg=epoch, timeout=120_000)
 
     # 4. Reload: the page re-attaches to the same job; no second job was started.
     page.reload()
