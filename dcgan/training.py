@@ -144,12 +144,17 @@ class _Loop:
         if not self.is_chief:
             return
         grid = image_grid(self.trainer.sample(self.noise), columns=8)
-        path = self.run_dir / "samples" / f"epoch_{self.epoch:04d}.png"
+        folder = self.run_dir / "samples"
+        path = folder / f"epoch_{self.epoch:04d}.png"
         tmp = path.with_name(f".{path.name}.tmp")
         grid.save(tmp, format="PNG", compress_level=1)
         os.replace(tmp, path)
-        with self.writer.as_default(step=self.step):
-            self.tf.summary.image("samples", np.asarray(grid)[None], max_outputs=1)
+        epochs = self.config.train.epochs
+        if not grid_kept(self.epoch - 1, epochs):  # it was shown while newest; now it goes
+            (folder / f"epoch_{self.epoch - 1:04d}.png").unlink(missing_ok=True)
+        if grid_kept(self.epoch, epochs):
+            with self.writer.as_default(step=self.step):
+                self.tf.summary.image("samples", np.asarray(grid)[None], max_outputs=1)
 
     # --- the loop --------------------------------------------------------------------------
     def run(self) -> str:
@@ -227,6 +232,19 @@ class _Loop:
                           f"({bad} not finite); no checkpoint was saved from it. "
                           f"Advice: {DIVERGED_ADVICE}")
         return "diverged"
+
+
+def grid_kept(epoch: int, epochs: int, first: int = 100, later: int = 100) -> bool:
+    """Whether epoch `epoch`'s sample grid (and its TensorBoard image) is kept for good.
+
+    Every one of the first `first` epochs, then every k-th with k chosen so that at most
+    `later` more are kept, and the last epoch: at most first + later + 1 grids (about 0.45 MB
+    each) however long the run. The newest grid is always on disk while it is the newest.
+    """
+    if epoch <= first or epoch == epochs:
+        return epoch >= 1
+    k = max(1, -(-(epochs - first) // later))
+    return (epoch - first) % k == 0
 
 
 def _is_chief(strategy) -> bool:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan import checkpoints
+from dcgan import checkpoints, training
 from dcgan.checkpoints import list_checkpoints, load_latest
 from dcgan.errors import DcganError
 from dcgan.runs import create_run, read_metrics, read_status
-from dcgan.training import run_training
+from dcgan.training import grid_kept, run_training
 from tests.conftest import tiny_config
 
 
@@ -171,6 +171,33 @@ def test_the_checkpoint_of_the_best_swd_is_kept(ws, tiny_dataset):
     best = min(evals, key=lambda r: r["swd"])["epoch"]
     kept = [checkpoints.checkpoint_epoch(p) for p in list_checkpoints(run)]
     assert kept == sorted({best, 5})  # the newest one, and the best by SWD
+
+
+def test_grid_retention_is_bounded_however_long_the_run():
+    assert [e for e in range(1, 11) if grid_kept(e, 10)] == list(range(1, 11))
+    kept = [e for e in range(1, 1001) if grid_kept(e, 1000)]
+    assert kept[:100] == list(range(1, 101)) and kept[100:103] == [109, 118, 127]
+    assert len(kept) == 200 and kept[-1] == 1000
+    assert len([e for e in range(1, 10**5 + 1) if grid_kept(e, 10**5)]) <= 201
+    assert not grid_kept(0, 10)
+
+
+def test_a_long_run_keeps_every_kth_grid_and_tensorboard_image(ws, tiny_dataset, monkeypatch):
+    import functools
+
+    import tensorflow as tf
+
+    monkeypatch.setattr(training, "grid_kept",
+                        functools.partial(grid_kept, first=2, later=2))
+    config = tiny_config("ml241", epochs=7)
+    run = create_run(ws, config)
+    assert run_training(config, run) == "done"
+    grids = sorted(p.name for p in (run / "samples").iterdir())
+    assert grids == [f"epoch_{e:04d}.png" for e in (1, 2, 5, 7)]  # k = 3 after epoch 2
+    images = [v.tag for f in (run / "tensorboard").glob("events.out.tfevents.*")
+              for e in tf.compat.v1.train.summary_iterator(str(f))
+              for v in e.summary.value if v.tag == "samples"]
+    assert len(images) == 4
 
 
 def test_evaluation_off_and_held_out_rows_never_trained_on(ws, tiny_dataset, monkeypatch):
