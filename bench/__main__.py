@@ -9,7 +9,8 @@ from pathlib import Path
 from bench.common import ROOT
 
 BENCHMARKS = {"prepare": "bench.prepare_bench", "train": "bench.train_bench",
-              "explore": "bench.explore_bench", "quality": "bench.quality_bench"}
+              "explore": "bench.explore_bench", "quality": "bench.quality_bench",
+              "dashboard": "bench.dashboard_bench"}
 
 
 def main() -> int:

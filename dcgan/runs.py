@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,44 @@ def read_metrics(run_dir: Path) -> list[dict]:
         except ValueError:
             continue
     return records
+
+
+class MetricsTail:
+    """metrics.jsonl read incrementally, for a dashboard that refreshes every few seconds.
+
+    Each `read()` parses only the complete lines appended since the previous one; a file
+    that was replaced or shortened (a resume truncates it to its checkpoint) is read again
+    from the start. Thread-safe, so the tabs of one server can share one tail.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "metrics.jsonl"
+        self._lock = threading.Lock()
+        self._records: list[dict] = []
+        self._offset, self._inode = 0, None
+
+    def read(self) -> list[dict]:
+        """Every complete record so far (a new list; the records themselves are shared)."""
+        with self._lock:
+            try:
+                stat = os.stat(self.path)
+            except OSError:
+                stat = None
+            if stat is None or stat.st_ino != self._inode or stat.st_size < self._offset:
+                self._records, self._offset = [], 0
+                self._inode = stat.st_ino if stat else None
+            if stat is not None and stat.st_size > self._offset:
+                with open(self.path, "rb") as fh:
+                    fh.seek(self._offset)
+                    chunk = fh.read(stat.st_size - self._offset)
+                complete = chunk[:chunk.rfind(b"\n") + 1]  # a half-written line waits
+                self._offset += len(complete)
+                for line in complete.splitlines():
+                    try:
+                        self._records.append(json.loads(line))
+                    except ValueError:
+                        continue
+            return list(self._records)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import time
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -33,7 +35,7 @@ from dcgan.jobs import (
 )
 from dcgan.metrics import describe
 from dcgan.prepare import cached_count
-from dcgan.runs import disk_bytes, read_json, read_metrics, read_status
+from dcgan.runs import MetricsTail, disk_bytes, read_json, read_metrics, read_status
 from pages.common import (
     image_bytes,
     rerun_with,
@@ -44,6 +46,7 @@ from pages.common import (
 )
 
 LOSSES = ("bce", "hinge", "wgan-gp")
+MAX_POINTS = 600  # per curve on the dashboard; the smoothing still uses every logged step
 D_NORMS = ("batch", "layer", "spectral", "none")
 AUGMENTS = ("off", "fixed", "adaptive")
 
@@ -219,25 +222,29 @@ selected = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids els
 run_dir = ws.runs_dir / selected
 
 
-def _smooth(values: list[float], weight: float = 0.9) -> list[float]:
-    out, last = [], None
-    for v in values:
+def _smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
+    out, last = np.empty(len(values)), None
+    for i, v in enumerate(values.tolist()):
         last = v if last is None else weight * last + (1 - weight) * v
-        out.append(last)
+        out[i] = last
     return out
 
 
 def _curves(records: list[dict], keys: tuple[str, ...], title: str, x: str = "step",
             prefix: str = "") -> go.Figure:
+    """Raw (faint) and smoothed curves of `keys`; smoothed over every point, drawn from at
+    most MAX_POINTS of them (numpy arrays: Plotly validates and sends them in bulk)."""
     fig = go.Figure()
     for k in keys:
-        points = [(r[x], r[k]) for r in records if k in r]
-        if not points:
+        points = np.array([(r[x], r[k]) for r in records if k in r], dtype=np.float64)
+        if not len(points):
             continue
-        xs, ys = zip(*points, strict=True)
-        fig.add_scatter(x=xs, y=ys, name=f"{prefix}{k} (raw)", opacity=0.25,
+        xs, ys = points[:, 0], points[:, 1]
+        smooth = _smooth(ys)
+        shown = np.unique(np.linspace(0, len(xs) - 1, min(len(xs), MAX_POINTS)).astype(int))
+        fig.add_scatter(x=xs[shown], y=ys[shown], name=f"{prefix}{k} (raw)", opacity=0.25,
                         line={"width": 1}, showlegend=False)
-        fig.add_scatter(x=xs, y=_smooth(list(ys)), name=f"{prefix}{k}")
+        fig.add_scatter(x=xs[shown], y=smooth[shown], name=f"{prefix}{k}")
     fig.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       xaxis_title=x)
     return fig
@@ -271,11 +278,46 @@ def _quality_charts(evals: list[dict]) -> tuple[go.Figure, go.Figure]:
     return swd, ssim
 
 
-def checkpoints_view(evals: list[dict]) -> None:
+# --- what the dashboard reads: incrementally, and shared by every tab of this server --------
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _metrics_tail(run: str) -> MetricsTail:
+    return MetricsTail(Path(run))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _charts(run: str, count: int, _records: list[dict]) -> dict[str, go.Figure]:
+    """The dashboard's figures from the run's first `count` records, built once per new
+    record count (the figures are only read afterwards)."""
+    steps = [r for r in _records if r.get("kind") == "step"]
+    epochs = [r for r in _records if r.get("kind") == "epoch"]
+    evals = [r for r in _records if r.get("kind") == "eval"]
+    charts = {}
+    if steps:
+        charts["loss"] = _curves(steps, ("d_loss", "g_loss"), "Losses per step")
+        charts["d"] = _curves(steps, ("d_real", "d_fake"), "D(x) and D(G(z)) per step")
+        if any("augment_p" in r for r in steps):
+            charts["aug"] = _curves(steps, ("augment_p", "d_real_sign"),
+                                    "Augmentation p and r_t = E[sign D(x)]")
+    if epochs:
+        charts["epoch"] = _curves(epochs, ("d_loss", "g_loss", "d_real", "d_fake"),
+                                  "Epoch means", x="epoch")
+    if evals:
+        charts["swd"], charts["ssim"] = _quality_charts(evals)
+    return charts
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _disk_total(run: str, checkpoints: tuple[str, ...], newest_grid: str | None) -> int:
+    """The run folder's bytes, walked again only when a checkpoint or a grid came or went."""
+    return disk_bytes(Path(run))
+
+
+def checkpoints_view(evals: list[dict], newest_grid: str | None) -> None:
     """The run's checkpoints as a table (epoch, step, size, SWD), its disk total, and the
     generator of a chosen checkpoint to download (.keras, the EMA copy when there is one)."""
     checkpoints = list_checkpoints(run_dir)
-    st.caption(f"This run uses {disk_bytes(run_dir) / 1e6:,.1f} MB on disk"
+    total = _disk_total(str(run_dir), tuple(p.name for p in checkpoints), newest_grid)
+    st.caption(f"This run uses {total / 1e6:,.1f} MB on disk"
                + (f"; {len(checkpoints)} checkpoints kept (the newest, the best by SWD, and "
                   "every k-th epoch when set)" if checkpoints else "; no checkpoint yet"))
     if not checkpoints:
@@ -309,7 +351,9 @@ def checkpoints_view(evals: list[dict]) -> None:
                            "application/octet-stream", key="train_ckpt_download")
 
 
-@st.fragment(run_every=2)
+# Every 2 s while the run's job is alive, every 10 s when nothing can change but another
+# job starting (the fragment then reruns the page). Only what changed is read again.
+@st.fragment(run_every=2 if job_state(run_dir) in ("running", "queued", "stopping") else 10)
 def dashboard() -> None:
     if (active_run(ws) is not None) != (running is not None):
         st.rerun(scope="app")  # a job started or ended: the form's Start must follow
@@ -352,9 +396,8 @@ def dashboard() -> None:
     if status.get("error") and state in ("failed", "diverged"):
         st.error(status["error"])
 
-    records = read_metrics(run_dir)
-    steps = [r for r in records if r.get("kind") == "step"]
-    epoch_records = [r for r in records if r.get("kind") == "epoch"]
+    records = _metrics_tail(str(run_dir)).read()
+    charts = _charts(str(run_dir), len(records), records)
     evals = [r for r in records if r.get("kind") == "eval"]
     run_config = Config.from_json((run_dir / "config.json").read_text())
     for warning in run_warnings(records, run_config.train.loss, run_config.data.augment):
@@ -364,41 +407,31 @@ def dashboard() -> None:
                    + (" · checking quality now..." if status.get("evaluating") else ""))
     elif status.get("evaluating"):
         st.caption("Checking quality (SWD, MS-SSIM) now...")
-    left, right = st.columns(2)
-    if steps:
-        left.plotly_chart(_curves(steps, ("d_loss", "g_loss"), "Losses per step"),
-                          width="stretch", key="train_chart_loss")
     samples = sorted((run_dir / "samples").glob("epoch_*.png"))
+    left, right = st.columns(2)
+    if "loss" in charts:
+        left.plotly_chart(charts["loss"], width="stretch", key="train_chart_loss")
     with right:
         if samples:
             shown = samples[-1]
             if len(samples) > 1:
                 index = st.slider("Epoch", 1, len(samples), len(samples),
-                                  key="train_epoch_slider")
+                                  key="train_epoch_slider",
+                                  help="the grids kept: every epoch's for the first 100, "
+                                       "then every k-th (at most 200)")
                 shown = samples[index - 1]
-            st.image(image_bytes(shown),
+            st.image(image_bytes(shown), output_format="PNG",  # as stored: no re-encoding
                      caption=f"Fixed noise, {shown.stem.replace('_', ' ')}", width="stretch")
         else:
             st.caption("The first sample grid appears at the end of epoch 1.")
-    if steps:
-        left, right = st.columns(2)
-        left.plotly_chart(_curves(steps, ("d_real", "d_fake"), "D(x) and D(G(z)) per step"),
-                          width="stretch", key="train_chart_d")
-        if epoch_records:
-            right.plotly_chart(_curves(epoch_records, ("d_loss", "g_loss", "d_real", "d_fake"),
-                                       "Epoch means", x="epoch"), width="stretch",
-                               key="train_chart_epoch")
-        if any("augment_p" in r for r in steps):
-            left, _ = st.columns(2)
-            left.plotly_chart(_curves(steps, ("augment_p", "d_real_sign"),
-                                      "Augmentation p and r_t = E[sign D(x)]"),
-                              width="stretch", key="train_chart_aug")
-    if evals:
-        left, right = st.columns(2)
-        swd_chart, ssim_chart = _quality_charts(evals)
-        left.plotly_chart(swd_chart, width="stretch", key="train_chart_swd")
-        right.plotly_chart(ssim_chart, width="stretch", key="train_chart_ssim")
-    checkpoints_view(evals)
+    for a, b in (("d", "epoch"), ("aug", None), ("swd", "ssim")):
+        if a in charts or b in charts:
+            left, right = st.columns(2)
+            for column, name in ((left, a), (right, b)):
+                if name in charts:
+                    column.plotly_chart(charts[name], width="stretch",
+                                        key=f"train_chart_{name}")
+    checkpoints_view(evals, samples[-1].name if samples else None)
     with st.expander("train.log"):
         try:
             st.code("\n".join((run_dir / "train.log").read_text(errors="replace")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -15,6 +18,19 @@ PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "train.py")
 
 def page() -> AppTest:
     return AppTest.from_file(PAGE, default_timeout=60).run()
+
+
+def series(value) -> list[float]:
+    """A trace's x or y as a list: Plotly sends numpy arrays as base64 typed arrays."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), value["dtype"]).tolist()
+    return list(value)
+
+
+def chart_specs(at: AppTest) -> dict[str, dict]:
+    """Every Plotly chart of the page by its title."""
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return {spec["layout"]["title"]["text"]: spec for spec in specs}
 
 
 def texts(elements) -> str:
@@ -137,8 +153,6 @@ def test_crashed_run_offers_resume(ws, finished_run):
 
 
 def test_epoch_time_from_the_start_up_measurement(ws, tiny_dataset):
-    import json
-
     (ws.root / "speed.json").write_text(json.dumps(
         {"device": "CPU (2 cores); 1 replica(s)", "seconds_per_step": 1.5,
          "images_per_s": 85.3, "gpus": 0}))
@@ -149,8 +163,6 @@ def test_epoch_time_from_the_start_up_measurement(ws, tiny_dataset):
 
 
 def test_quality_charts_and_warnings_from_the_metrics(ws, finished_run):
-    import json
-
     from dcgan.runs import read_metrics
 
     records = [r for r in read_metrics(finished_run) if r["kind"] != "eval"]
@@ -167,8 +179,7 @@ def test_quality_charts_and_warnings_from_the_metrics(ws, finished_run):
     assert "Advice: raise label smoothing" in texts(at.warning)
     assert "Quality at epoch 4: SWD 60.0 (floor 12.5), colour 5.0 (floor 1.5), MS-SSIM 0.710 " \
         "(real 0.200)" in texts(at.caption)
-    charts = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
-              for c in at.get("plotly_chart")}
+    charts = chart_specs(at)
     swd = charts["Quality: SWD x1e3 and colour distance (lower is better)"]["data"]
     assert swd[0]["y"] == [90.0, 60.0] and swd[1]["y"] == [12.5, 12.5]
     assert swd[1]["name"] == "real vs real floor"
@@ -176,9 +187,25 @@ def test_quality_charts_and_warnings_from_the_metrics(ws, finished_run):
     aug = charts["Augmentation p and r_t = E[sign D(x)]"]["data"]
     assert [t["name"] for t in aug if t.get("showlegend", True)] == ["augment_p",
                                                                          "d_real_sign"]
-    assert aug[0]["y"] == [0.0, 0.01, 0.02, 0.03, 0.04, 0.05]
+    assert series(aug[0]["y"]) == pytest.approx([0.0, 0.01, 0.02, 0.03, 0.04, 0.05])
     ssim = charts["Diversity: MS-SSIM (higher = more alike)"]["data"]
     assert ssim[0]["y"] == [0.71, 0.71] and ssim[1]["y"] == [0.2, 0.2]
+
+
+def test_a_long_history_is_drawn_from_at_most_600_points_smoothed_over_all(ws, finished_run):
+    lines = [json.dumps({"kind": "step", "epoch": 0, "step": i, "d_loss": float(i % 7),
+                         "g_loss": 1.0, "d_real": 0.5, "d_fake": 0.5}) for i in range(1, 5001)]
+    (finished_run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    at = page()
+    assert not at.exception
+    raw, smooth = chart_specs(at)["Losses per step"]["data"][:2]
+    xs = series(raw["x"])
+    assert len(xs) == 600 and (xs[0], xs[-1]) == (1, 5000)  # the ends are always drawn
+    ema = 0.0
+    for i in range(1, 5001):
+        ema = float(i % 7) if i == 1 else 0.9 * ema + 0.1 * (i % 7)
+    assert series(smooth["y"])[-1] == pytest.approx(ema)  # smoothed over all 5,000
+    assert series(raw["y"]) == [float(x % 7) for x in xs]  # raw points are the logged ones
 
 
 def test_second_click_on_start_leaves_start_disabled(ws, tiny_dataset, monkeypatch):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dcgan.config import preset
 from dcgan.runs import (
     MetricsLog,
+    MetricsTail,
     RunError,
     create_run,
     list_runs,
@@ -58,6 +61,32 @@ def test_metrics_append_truncate_and_half_lines(ws):
     assert [r["step"] for r in read_metrics(run)] == [1, 2, 3, 4]
     log.truncate_after(2)
     assert [r["step"] for r in read_metrics(run)] == [1, 2]
+
+
+def test_metrics_tail_reads_only_new_lines_and_follows_a_truncation(ws, monkeypatch):
+    run = create_run(ws, preset("dcgan"))
+    tail, log = MetricsTail(run), MetricsLog(run)
+    assert tail.read() == []  # no file yet
+    for step in (1, 2, 3):
+        log.append({"kind": "step", "step": step})
+    assert [r["step"] for r in tail.read()] == [1, 2, 3]
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write('{"kind": "step", "step": 4')  # being written
+    assert [r["step"] for r in tail.read()] == [1, 2, 3]
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write("}\n")
+    parsed = []
+    real_loads = json.loads
+    monkeypatch.setattr(json, "loads", lambda line: parsed.append(line) or real_loads(line))
+    assert [r["step"] for r in tail.read()] == [1, 2, 3, 4]
+    assert [r["step"] for r in tail.read()] == [1, 2, 3, 4]
+    assert len(parsed) == 1  # only the new line was parsed, once
+    monkeypatch.setattr(json, "loads", real_loads)
+    assert tail.read() == read_metrics(run)
+    log.truncate_after(2)  # a resume: the file is replaced by a shorter one
+    log.append({"kind": "step", "step": 3, "again": True})
+    assert [(r["step"], r.get("again")) for r in tail.read()] == [(1, None), (2, None),
+                                                                  (3, True)]
 
 
 def test_list_runs_newest_first(ws):

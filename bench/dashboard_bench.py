@@ -1,0 +1,179 @@
+"""What an open Train tab costs a training job: its images/s with 0, 1 and 2 tabs open.
+
+A real `streamlit run app.py` server and a real job (started as the Train page starts one:
+`dcgan.jobs.start_job`), the case of the issue that found the cost: the `demo` preset at
+batch 16 on 200 portraits with a checkpoint and a sample grid every epoch (about one epoch a
+second, so the dashboard always has something new to show). Headless Chromium tabs sit on
+/train. Phases of 0, 1 and 2 tabs alternate (two rounds) in one run, so the ratios compare
+like with like on a shared machine. The CPU time of the server and of Chromium per minute
+of each phase is read with psutil.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from bench.common import ROOT, Report
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _last_step(run_dir: Path) -> tuple[int, float]:
+    """(step, time) of the newest step record of metrics.jsonl."""
+    with open(run_dir / "metrics.jsonl", "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - 8192))
+        lines = f.read().decode(errors="replace").splitlines()
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("kind") == "step":
+            return record["step"], record["time"]
+    raise RuntimeError("no step logged yet")
+
+
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in processes:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _chromium_processes() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name"]) if "chrom" in (p.info["name"] or "")]
+
+
+def _server(home: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env={**os.environ, "DCGAN_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{base}/_stcore/health", timeout=1)
+            return server, base
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the app did not start")
+
+
+def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
+    from dcgan.config import preset
+    from dcgan.jobs import start_job, stop_job
+    from dcgan.prepare import prepare_dataset
+    from dcgan.synthetic import generate_dataset
+    from dcgan.workspace import Workspace
+
+    report = Report("dashboard", out_dir)
+    if not shutil.which(CHROMIUM):
+        report.lines.append("Not measured: no Chromium on this machine.")
+        report.write()
+        return report
+    from playwright.sync_api import sync_playwright
+
+    phase_s, rounds, batch = (15, 1, 8) if quick else (60, 2, 16)
+    home = Path(tempfile.mkdtemp(prefix="dcgan-bench-dash-"))
+    ws = Workspace(home).ensure()
+    generate_dataset(ws.dataset_dir("faces"), 200, seed=0, size=64)
+    prepare_dataset(ws, "faces")
+    config = preset("demo").with_overrides(dataset="faces", batch_size=batch, epochs=100_000,
+                                           checkpoint_every=1, eval_every=0)
+    server, base = _server(home)
+    run_dir = None
+    results: dict[int, list[dict]] = {0: [], 1: [], 2: []}
+    try:
+        run_dir = start_job(ws, config, "bench")
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # the job's first steps (tracing) are slower
+            try:
+                if _last_step(run_dir)[0] >= 100:
+                    break
+            except (OSError, RuntimeError):
+                pass
+            time.sleep(1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            job = psutil.Process(json.loads((run_dir / "status.json").read_text())["pid"])
+            app = psutil.Process(server.pid)
+            for _ in range(rounds):
+                for tabs in (0, 1, 2):
+                    pages = []
+                    for _ in range(tabs):
+                        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                        page.goto(f"{base}/train")
+                        page.get_by_text("Fixed noise, epoch").first.wait_for(timeout=120_000)
+                        pages.append(page)
+                    time.sleep(5)  # past the first full draw
+                    chrome = _chromium_processes()
+                    s0, t0 = _last_step(run_dir)
+                    cpu0 = (_cpu_seconds([job]), _cpu_seconds([app]), _cpu_seconds(chrome))
+                    time.sleep(phase_s)
+                    s1, t1 = _last_step(run_dir)
+                    cpu1 = (_cpu_seconds([job]), _cpu_seconds([app]), _cpu_seconds(chrome))
+                    minutes = (t1 - t0) / 60
+                    results[tabs].append({
+                        "img_s": (s1 - s0) * batch / (t1 - t0),
+                        **{k: (b - a) / minutes for k, a, b in
+                           zip(("job", "server", "chromium"), cpu0, cpu1, strict=True)}})
+                    for page in pages:
+                        page.close()
+            browser.close()
+    finally:
+        if run_dir is not None:
+            stop_job(run_dir)
+            time.sleep(3)
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        shutil.rmtree(home, ignore_errors=True)
+
+    mean = {tabs: {k: statistics.mean(r[k] for r in rows) for k in rows[0]}
+            for tabs, rows in results.items()}
+    base_rate = mean[0]["img_s"]
+    rows = []
+    for tabs in (0, 1, 2):
+        m = mean[tabs]
+        ratio = m["img_s"] / base_rate
+        report.figure(f"img_per_s_{tabs}_tabs", m["img_s"], "img/s")
+        report.figure(f"ratio_{tabs}_tabs", ratio, "ratio")
+        report.figure(f"server_cpu_s_per_min_{tabs}_tabs", m["server"], "CPU s/min")
+        report.figure(f"chromium_cpu_s_per_min_{tabs}_tabs", m["chromium"], "CPU s/min")
+        goal = {0: "", 1: ">= 0.95", 2: ">= 0.90"}[tabs]
+        rows.append(f"| {tabs} | {m['img_s']:.0f} | **{ratio:.2f}** | {goal} | "
+                    f"{m['job']:.0f} | {m['server']:.1f} | {m['chromium']:.1f} |")
+    report.lines += [
+        f"A training job (`demo` preset, batch {batch}, 200 portraits, a checkpoint and a "
+        f"sample grid every epoch) with 0, 1 and 2 Train tabs open in headless Chromium; "
+        f"phases of {phase_s} s alternating 0/1/2 tabs, {rounds} round(s), means. CPU time in "
+        "CPU-seconds per minute (2 cores = 120 at most).",
+        "",
+        "| tabs | job images/s | vs no tab | goal | job CPU | server CPU | Chromium CPU |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        *rows,
+    ]
+    report.write()
+    return report
