@@ -112,15 +112,21 @@ def save_checkpoint(run_dir: Path, state: dict[str, list[np.ndarray]], meta: dic
     return path
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, list[np.ndarray]], dict]:
-    """(state, meta) of one checkpoint file; raises CheckpointError if it is unreadable."""
+def load_checkpoint(path: Path, groups: tuple[str, ...] | None = None
+                    ) -> tuple[dict[str, list[np.ndarray]], dict]:
+    """(state, meta) of one checkpoint file; raises CheckpointError if it is unreadable.
+
+    `groups` reads only those groups (e.g. the generator's, for Explore: a fraction of the
+    file, since D and both optimisers' moments are most of it).
+    """
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(bytes(data["meta"]).decode())
             state: dict[str, list[np.ndarray]] = {g: [] for g in GROUPS}
             for key in sorted(k for k in data.files if k != "meta"):
                 group, _ = key.split("/")
-                state.setdefault(group, []).append(data[key])
+                if groups is None or group in groups:
+                    state.setdefault(group, []).append(data[key])
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{path.name} is unreadable: {exc}") from None
     return state, meta

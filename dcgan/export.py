@@ -178,7 +178,7 @@ def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> RunGene
     """The generator of a run at its latest (or the given) checkpoint."""
     config = Config.from_json((run_dir / "config.json").read_text())
     if checkpoint is not None:
-        state, _meta = load_checkpoint(checkpoint)
+        state, _meta = load_checkpoint(checkpoint, groups=("g", "ema"))
         name = checkpoint.name
     else:
         found = load_latest(run_dir)

@@ -7,7 +7,11 @@ generators.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import zipfile
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -114,6 +118,39 @@ def pca_directions(features_fn: Callable[[np.ndarray], np.ndarray], latent_dim: 
     variance = s**2
     return directions.astype(np.float32), (variance[:components] / variance.sum()).astype(
         np.float32)
+
+
+PCA_CACHE_FILES = 64  # newest kept; one is ~4 KB per 100-d latent
+
+
+def pca_cache_file(folder: Path, source: Path, samples: int, components: int) -> Path:
+    """Where the PCA directions of the generator stored in `source` (a checkpoint or a
+    .keras file) are kept: named by its path, size and modification time, so a new file
+    under the same name is never served old directions."""
+    stat = source.stat()
+    key = f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{samples}|{components}|v1"
+    return folder / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+
+
+def load_pca(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """Directions and explained variance saved by `save_pca`; None when absent or broken."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data["directions"], data["explained"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+
+
+def save_pca(path: Path, directions: np.ndarray, explained: np.ndarray) -> None:
+    """Write atomically, then keep only the PCA_CACHE_FILES newest files of the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, directions=directions, explained=explained)
+    os.replace(tmp, path)
+    files = sorted(path.parent.glob("*.npz"), key=lambda p: p.stat().st_mtime_ns)
+    for old in files[:-PCA_CACHE_FILES]:
+        old.unlink(missing_ok=True)
 
 
 def labelled_direction(z: np.ndarray, labels: np.ndarray) -> np.ndarray:

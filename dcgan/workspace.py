@@ -5,6 +5,7 @@ Layout (names kept from the original ML241 project)::
     $DCGAN_HOME/DATA/DATASET/<name>/      imported source images + import_report.json
     $DCGAN_HOME/DATA/DATA_SCALE/<name>/   64x64 cache: images.npy, manifest.json, preview.png
     $DCGAN_HOME/GAN_MODEL/<run-id>/       one training run
+    $DCGAN_HOME/cache/pca/                Explore's PCA directions per generator file
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ class Workspace:
     @property
     def runs_dir(self) -> Path:
         return self.root / "GAN_MODEL"
+
+    @property
+    def pca_dir(self) -> Path:
+        return self.root / "cache" / "pca"
 
     def ensure(self) -> Workspace:
         for folder in (self.datasets_dir, self.scale_dir, self.runs_dir):

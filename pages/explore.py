@@ -6,6 +6,7 @@ TensorFlow loads only when a generator is first opened (st.cache_resource), not 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -14,6 +15,7 @@ from dcgan.checkpoints import list_checkpoints
 from dcgan.cli import BUILTIN_DATASET
 from dcgan.errors import DcganError
 from dcgan.export import (
+    DEMO_GENERATOR,
     demo_available,
     gif_bytes,
     grid_png,
@@ -34,7 +36,10 @@ from dcgan.latent import (
     apply_directions,
     interpolate,
     labelled_direction,
+    load_pca,
+    pca_cache_file,
     pca_directions,
+    save_pca,
     truncate,
     z_from_seed,
     z_from_seeds,
@@ -51,8 +56,6 @@ SLIDERS = 8
 
 @st.cache_resource(show_spinner="Loading the generator...", max_entries=4)
 def _run_generator(run_path: str, checkpoint: str):
-    from pathlib import Path
-
     return load_run_generator(Path(run_path), Path(run_path) / "checkpoints" / checkpoint)
 
 
@@ -66,11 +69,34 @@ def _uploaded_generator(digest: str, name: str, _data: bytes):
     return load_generator_file(_data, name)
 
 
-@st.cache_data(show_spinner="Finding the main directions (PCA of early activations)...",
-               max_entries=8)
-def _pca(label: str, _generator) -> tuple[np.ndarray, np.ndarray]:
-    return pca_directions(_generator.features, _generator.latent_dim, samples=2000,
-                          components=SLIDERS)
+# --- PCA directions: after the first portrait, then from memory or disk ------------------------
+PCA_SAMPLES = 2000
+
+
+@st.cache_resource
+def _pca_memory() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {}  # shared by the sessions of this server; bounded in _pca_compute
+
+
+def _pca_known(key: str, cache_file: Path | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The generator's PCA directions if computed already (this server, or on disk)."""
+    memory = _pca_memory()
+    if key not in memory and cache_file is not None:
+        found = load_pca(cache_file)
+        if found is not None:
+            memory[key] = found
+    return memory.get(key)
+
+
+def _pca_compute(key: str, generator, cache_file: Path | None) -> None:
+    found = pca_directions(generator.features, generator.latent_dim, samples=PCA_SAMPLES,
+                           components=SLIDERS)
+    if cache_file is not None:
+        save_pca(cache_file, *found)
+    memory = _pca_memory()
+    while len(memory) >= 16:
+        memory.pop(next(iter(memory)))
+    memory[key] = found
 
 
 # --- which generator --------------------------------------------------------------------------
@@ -106,8 +132,20 @@ st.caption(f"{generator.label} · latent size {generator.latent_dim}")
 if "explore_flash" in st.session_state:
     st.success(st.session_state.pop("explore_flash"))
 
-# Keyed by the generator object too: two uploads may share a file name.
-directions, explained = _pca(f"{generator.label}|{id(generator)}", generator)
+# Keyed by the generator object too: two uploads may share a file name. Stored generators
+# (a checkpoint, the demo) keep their directions on disk too; the first time, the page draws
+# the portrait first and computes them at its end (then reruns with their sliders).
+pca_source = (run_dir / "checkpoints" / checkpoint if run_dir is not None else
+              DEMO_GENERATOR if source == "Bundled demo" else None)
+try:
+    pca_file = pca_cache_file(ws.pca_dir, pca_source, PCA_SAMPLES, SLIDERS) if pca_source \
+        else None
+except OSError:  # the checkpoint was pruned meanwhile: directions in memory only
+    pca_file = None
+pca_key = f"{generator.label}|{id(generator)}"
+pca = _pca_known(pca_key, pca_file)
+directions, explained = pca if pca is not None else (
+    np.zeros((0, generator.latent_dim), np.float32), np.zeros(0, np.float32))
 named: dict[str, np.ndarray] = {}
 try:
     if source == "Bundled demo":  # the named directions shipped with it (its model card)
@@ -168,6 +206,9 @@ def portrait_view() -> None:
                                           key=f"explore_dir_{pca_names[i]}")
                                 for i, name in enumerate(direction_names)], np.float32)
             z = apply_directions(z, directions, amounts)
+            if pca is None:
+                st.caption("Sliders for the main directions (PCA of "
+                           f"{PCA_SAMPLES:,} samples) appear in a moment...")
         loaded = st.file_uploader("Load a saved latent (.npy or .json)", type=["npy", "json"],
                                   key="explore_latent_upload")
         if loaded is not None:
@@ -338,3 +379,8 @@ with compare:
         for column, ckpt in ((c1, a), (c2, b)):
             other = _run_generator(str(run_dir), ckpt)
             column.image(grid_png(other.from_seeds(seeds), 4, 2), caption=ckpt, width=300)
+
+if pca is None:  # after everything else is drawn: the first portrait does not wait for it
+    with st.spinner("Finding the main directions (PCA of early activations)..."):
+        _pca_compute(pca_key, generator, pca_file)
+    st.rerun()

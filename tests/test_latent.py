@@ -5,13 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dcgan import latent as latent_module
 from dcgan.latent import (
     apply_directions,
     interpolate,
     labelled_direction,
     lerp,
+    load_pca,
     parse_seeds,
+    pca_cache_file,
     pca_directions,
+    save_pca,
     slerp,
     truncate,
     z_from_seed,
@@ -83,6 +87,35 @@ def test_pca_recovers_a_planted_direction():
     assert directions.shape == (4, latent) and explained[0] > 0.9
     assert abs(float(directions[0] @ planted)) > 0.99
     np.testing.assert_allclose(np.linalg.norm(directions, axis=1), 1.0, rtol=1e-5)
+
+
+def test_pca_cache_is_named_by_the_file_and_bounded(tmp_path, monkeypatch):
+    import os
+
+    source = tmp_path / "ckpt-00001-000000010.npz"
+    source.write_bytes(b"one generator")
+    folder = tmp_path / "pca"
+    path = pca_cache_file(folder, source, 2000, 8)
+    assert path == pca_cache_file(folder, source, 2000, 8) and path.parent == folder
+    assert path != pca_cache_file(folder, source, 2000, 6)
+    assert load_pca(path) is None  # nothing yet
+    directions = np.eye(3, 5, dtype=np.float32)
+    save_pca(path, directions, np.array([0.5, 0.2, 0.1], np.float32))
+    found = load_pca(path)
+    assert found is not None and np.array_equal(found[0], directions)
+    np.testing.assert_allclose(found[1], [0.5, 0.2, 0.1])
+    source.write_bytes(b"a new generator, same name")  # another size and mtime
+    os.utime(source, ns=(1, 1))
+    assert pca_cache_file(folder, source, 2000, 8) != path
+    path.write_bytes(b"broken")
+    assert load_pca(path) is None
+    path.unlink()
+    monkeypatch.setattr(latent_module, "PCA_CACHE_FILES", 3)
+    for i in range(5):
+        save_pca(folder / f"{i}.npz", directions, np.zeros(3, np.float32))
+        os.utime(folder / f"{i}.npz", ns=(i + 10, i + 10))
+    assert sorted(p.name for p in folder.glob("*.npz")) == ["2.npz", "3.npz", "4.npz"]
+    assert not list(folder.glob(".*tmp"))
 
 
 def test_labelled_direction_points_from_no_to_yes():

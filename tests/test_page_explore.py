@@ -58,6 +58,43 @@ def test_seed_and_sliders_change_the_portrait(ws, finished_run):
     assert at.selectbox(key="explore_ckpt").options[0].startswith("ckpt-00002")
 
 
+def test_portrait_first_then_pca_kept_on_disk_for_the_next_server(ws, finished_run,
+                                                                 monkeypatch):
+    import streamlit as st
+
+    from dcgan import export, latent
+
+    events = []
+    real_images, real_pca = export.RunGenerator.images, latent.pca_directions
+
+    def images(self, z):
+        events.append("portrait" if len(z) == 1 else "images")
+        return real_images(self, z)
+
+    def pca(*args, **kwargs):
+        events.append("pca")
+        return real_pca(*args, **kwargs)
+
+    monkeypatch.setattr(export.RunGenerator, "images", images)
+    monkeypatch.setattr(latent, "pca_directions", pca)
+    def run_page() -> AppTest:  # straight to the run: the demo is not opened first
+        at = AppTest.from_file(PAGE, default_timeout=120)
+        at.session_state["explore_source"] = "Training run"
+        return at.run()
+
+    st.cache_resource.clear()
+    at = run_page()
+    assert not at.exception
+    assert events.index("portrait") < events.index("pca") and events.count("pca") == 1
+    assert [s.key for s in at.slider if s.key.startswith("explore_dir_PC")]  # after the rerun
+    assert len(list(ws.pca_dir.glob("*.npz"))) == 1
+    st.cache_resource.clear()  # a restarted server: the directions come from disk
+    events.clear()
+    at = run_page()
+    assert not at.exception and "pca" not in events
+    assert len([s for s in at.slider if s.key.startswith("explore_dir_PC")]) == 8
+
+
 def test_label_a_direction_saves_it_with_the_run(ws, finished_run):
     at = page()
     for seed in (1000, 1001, 1002, 1003):
