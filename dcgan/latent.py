@@ -110,14 +110,34 @@ def pca_directions(features_fn: Callable[[np.ndarray], np.ndarray], latent_dim: 
                             .reshape(len(z[i:i + batch]), -1) for i in range(0, samples, batch)])
     feats -= feats.mean(axis=0)
     components = min(components, latent_dim, samples - 1)
-    _, s, vt = np.linalg.svd(feats, full_matrices=False)
-    scores = feats @ vt[:components].T  # (samples, C)
+    s, vt = top_singular(feats, components, seed)
+    scores = feats @ vt.T  # (samples, C)
     # z ~ scores @ W: least squares, then each row of W is a component's z direction.
     weights, *_ = np.linalg.lstsq(scores, z - z.mean(axis=0), rcond=None)
     directions = weights / np.linalg.norm(weights, axis=1, keepdims=True)
-    variance = s**2
-    return directions.astype(np.float32), (variance[:components] / variance.sum()).astype(
-        np.float32)
+    total = float(np.square(feats).sum())  # = the sum of every squared singular value
+    return directions.astype(np.float32), (s**2 / total).astype(np.float32)
+
+
+def top_singular(a: np.ndarray, k: int, seed: int = 0, oversample: int = 10,
+                 power_iterations: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest singular values of `a` (m, n) and their right singular vectors (k, n).
+
+    Randomised (Halko, Martinsson and Tropp 2011): a range found from a+oversample random
+    projections, sharpened by power iterations, then an exact SVD of that small subspace. For
+    a 2,000 x 4,096 activation matrix it takes ~0.1 s where the full SVD takes ~5 s on two
+    cores (and several times longer beside a training job), with the same leading components.
+    """
+    if min(a.shape) <= k + oversample:
+        _, s, vt = np.linalg.svd(a, full_matrices=False)
+        return s[:k], vt[:k]
+    rng = np.random.default_rng([seed, 0x5D])
+    q, _ = np.linalg.qr(a @ rng.standard_normal((a.shape[1], k + oversample)))
+    for _ in range(power_iterations):
+        q, _ = np.linalg.qr(a.T @ q)
+        q, _ = np.linalg.qr(a @ q)
+    _, s, vt = np.linalg.svd(q.T @ a, full_matrices=False)
+    return s[:k], vt[:k]
 
 
 PCA_CACHE_FILES = 64  # newest kept; one is ~4 KB per 100-d latent

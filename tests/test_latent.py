@@ -17,6 +17,7 @@ from dcgan.latent import (
     pca_directions,
     save_pca,
     slerp,
+    top_singular,
     truncate,
     z_from_seed,
     z_from_seeds,
@@ -87,6 +88,20 @@ def test_pca_recovers_a_planted_direction():
     assert directions.shape == (4, latent) and explained[0] > 0.9
     assert abs(float(directions[0] @ planted)) > 0.99
     np.testing.assert_allclose(np.linalg.norm(directions, axis=1), 1.0, rtol=1e-5)
+
+
+def test_randomised_top_singular_matches_the_full_svd():
+    rng = np.random.default_rng(3)
+    # a decaying spectrum, as activations have: 300 x 500, singular values 1 / (i + 1)
+    u, _ = np.linalg.qr(rng.standard_normal((300, 300)))
+    v, _ = np.linalg.qr(rng.standard_normal((500, 300)))
+    a = (u * (1.0 / np.arange(1, 301))) @ v.T
+    s, vt = top_singular(a, 8)
+    _, s_full, vt_full = np.linalg.svd(a, full_matrices=False)
+    np.testing.assert_allclose(s, s_full[:8], rtol=1e-6)
+    np.testing.assert_allclose(np.abs(np.sum(vt * vt_full[:8], axis=1)), 1.0, atol=1e-6)
+    small = rng.standard_normal((12, 9))  # smaller than k + oversample: the exact SVD
+    np.testing.assert_allclose(top_singular(small, 3)[0], np.linalg.svd(small)[1][:3])
 
 
 def test_pca_cache_is_named_by_the_file_and_bounded(tmp_path, monkeypatch):
