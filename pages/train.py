@@ -1,7 +1,7 @@
 """Train page: a run's settings, Start / Stop / Resume, and a live dashboard of the run folder.
 
 The page never trains: dcgan.jobs starts a detached `python -m dcgan train` process, and the
-dashboard fragment re-reads the run folder every few seconds. A refresh, a second tab or a
+dashboard fragments re-read the run folder every few seconds. A refresh, a second tab or a
 restart of the web server re-attaches to the running job.
 """
 
@@ -351,10 +351,18 @@ def checkpoints_view(evals: list[dict], newest_grid: str | None) -> None:
                            "application/octet-stream", key="train_ckpt_download")
 
 
-# Every 2 s while the run's job is alive, every 10 s when nothing can change but another
-# job starting (the fragment then reruns the page). Only what changed is read again.
-@st.fragment(run_every=2 if job_state(run_dir) in ("running", "queued", "stopping") else 10)
-def dashboard() -> None:
+# Two fragments: the status (progress, buttons, warnings) every 2 s while the run's job is
+# alive, and every 10 s otherwise (then only another job starting can change it: the page
+# reruns); the charts, grid and checkpoints every CHARTS_EVERY_S while the job is alive, and
+# never otherwise. A browser redraws Plotly charts on every refresh, which is most of what
+# an open tab costs the job (BENCHMARKS.md "Dashboard"); the server reads only what is new.
+ALIVE = ("running", "queued", "stopping")
+CHARTS_EVERY_S = 10
+job_alive_now = job_state(run_dir) in ALIVE
+
+
+@st.fragment(run_every=2 if job_alive_now else 10)
+def status_view() -> None:
     if (active_run(ws) is not None) != (running is not None):
         st.rerun(scope="app")  # a job started or ended: the form's Start must follow
     status = read_status(run_dir)
@@ -373,7 +381,7 @@ def dashboard() -> None:
     c3.metric("Epoch", f"{epoch}/{epochs}")
     if status.get("device"):
         st.caption(f"Device: {status['device']}")
-    alive = state in ("running", "queued", "stopping")
+    alive = state in ALIVE
     if c4.button("Stop", key="train_stop", disabled=not alive or state == "stopping"):
         stop_job(run_dir)
         st.rerun(scope="fragment")  # shows "stopping" at once
@@ -397,16 +405,23 @@ def dashboard() -> None:
         st.error(status["error"])
 
     records = _metrics_tail(str(run_dir)).read()
-    charts = _charts(str(run_dir), len(records), records)
     evals = [r for r in records if r.get("kind") == "eval"]
     run_config = Config.from_json((run_dir / "config.json").read_text())
-    for warning in run_warnings(records, run_config.train.loss, run_config.data.augment):
+    for warning in run_warnings(records, run_config.train.loss, run_config.data.augment,
+                                status.get("train_images")):
         st.warning(f"{warning['message']}. Advice: {warning['advice']}.")
     if evals:
         st.caption(f"Quality at epoch {evals[-1]['epoch']}: {describe(evals[-1])}"
                    + (" · checking quality now..." if status.get("evaluating") else ""))
     elif status.get("evaluating"):
         st.caption("Checking quality (SWD, MS-SSIM) now...")
+
+
+@st.fragment(run_every=CHARTS_EVERY_S if job_alive_now else None)
+def charts_view() -> None:
+    records = _metrics_tail(str(run_dir)).read()
+    charts = _charts(str(run_dir), len(records), records)
+    evals = [r for r in records if r.get("kind") == "eval"]
     samples = sorted((run_dir / "samples").glob("epoch_*.png"))
     left, right = st.columns(2)
     if "loss" in charts:
@@ -440,7 +455,8 @@ def dashboard() -> None:
             st.caption("No log: this run was trained from the command line.")
 
 
-dashboard()
+status_view()
+charts_view()
 
 if (run_dir / "samples").is_dir() and any((run_dir / "samples").glob("epoch_*.png")):
     if st.button("Make the progress GIF", key="train_gif"):
@@ -455,7 +471,7 @@ if (run_dir / "samples").is_dir() and any((run_dir / "samples").glob("epoch_*.pn
 st.subheader("All runs")
 
 
-@st.fragment(run_every=5)
+@st.fragment(run_every=5 if running is not None else None)  # a job starting reruns the page
 def all_runs() -> None:
     """Read at every refresh: the states and epochs of every run, as the dashboard's."""
     rows = [{"run": r.run_id, "state": r.state, "dataset": r.dataset, "preset": r.preset,
