@@ -302,7 +302,7 @@ PRESETS["wgan-gp"] = _variant(
 # (Today's demo is trained with `studio` and two flags: assets/demo/README.md.)
 PRESETS["demo"] = _variant(
     "dcgan", "demo", latent_dim=64, g_filters=32, d_filters=32, batch_size=64,
-    checkpoint_every=1, keep_checkpoints=30, label_smoothing=0.1)
+    checkpoint_every=1, keep_checkpoints=3, keep_every=25, label_smoothing=0.1)
 
 # The project's recipe and the default (measured: BENCHMARKS.md "Time to quality",
 # docs/DECISIONS.md "The studio recipe"): the demo's quarter-width networks with an EMA
