@@ -77,6 +77,7 @@ class _Loop:
         train_count = len(reader) if train_rows is None else len(train_rows)
         check_enough(train_count, t.batch_size, f"dataset {config.data.dataset!r}")
         config.validate(dataset_size=train_count)
+        self.train_images = train_count
         self.steps_per_epoch = train_count // t.batch_size
         if t.steps_per_epoch:
             self.steps_per_epoch = min(self.steps_per_epoch, t.steps_per_epoch)
@@ -160,7 +161,10 @@ class _Loop:
     def run(self) -> str:
         t = self.config.train
         self.status(state="running", pid=os.getpid(), device=self.device.description,
-                    started=time.time(), resumed_from=self.resumed_from, error=None)
+                    started=time.time(), resumed_from=self.resumed_from, error=None,
+                    train_images=self.train_images,
+                    warnings=run_warnings(self.history, t.loss, self.config.data.augment,
+                                          self.train_images))
         window_start, window_images = time.perf_counter(), 0
         while self.epoch < t.epochs:
             while self.batch_in_epoch < self.steps_per_epoch:
@@ -213,7 +217,8 @@ class _Loop:
                 self.diverged({"weights": float("nan")})
                 raise NonFiniteState("weights hold NaN or Inf")
             self.checkpoint()
-        self.status(warnings=run_warnings(self.history, t.loss, self.config.data.augment))
+        self.status(warnings=run_warnings(self.history, t.loss, self.config.data.augment,
+                                          self.train_images))
 
     def evaluate(self) -> None:
         """SWD and MS-SSIM of the generator now vs the held-out sample, into metrics.jsonl."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from dcgan import health
 
 
@@ -42,11 +45,26 @@ def test_collapse_when_fakes_are_far_more_alike_than_real_pairs():
 def test_d_wins_needs_consecutive_epochs_and_bce():
     assert codes(epochs(health.D_WINS_EPOCHS)) == ["d_wins"]
     assert codes(epochs(health.D_WINS_EPOCHS - 1)) == []
-    recovered = epochs(health.D_WINS_EPOCHS) + epochs(1, 0.8, 0.3)
-    assert codes(recovered) == []
+    assert codes(epochs(health.D_WINS_EPOCHS) + epochs(1, 0.8, 0.3)) == ["d_wins"]  # a wobble
+    recovered = epochs(health.D_WINS_EPOCHS) + epochs(3, 0.8, 0.3)
+    assert codes(recovered) == []  # means over the last 5: D(G(z)) 0.18
     assert codes(epochs(10), loss="wgan-gp") == []  # critic outputs are not probabilities
     message = health.run_warnings(epochs(6), "bce")[0]["message"]
-    assert "D(x) 0.99" in message and "D(G(z)) 0.010" in message
+    assert "mean D(x) 0.99" in message and "D(G(z)) 0.010" in message
+    # label smoothing 0.1 trains D(x) towards 0.9: a D that has won sits at 0.84-0.88
+    assert codes(epochs(5, 0.84, 0.07)) == ["d_wins"]
+    assert codes(epochs(5, 0.88, 0.12)) == []  # D(G(z)) not near 0
+    assert codes(epochs(5, 0.75, 0.08)) == []  # a gap of 0.67: D ahead, not winning
+
+
+def test_few_images_without_augmentation_is_said_from_the_start():
+    found = health.run_warnings([], "hinge", "off", images=180)
+    assert [w["code"] for w in found] == ["small_data"]
+    assert found[0]["message"].startswith("180 training images and no augmentation")
+    assert "studio preset" in found[0]["advice"]
+    assert health.run_warnings([], "bce", "off", images=health.SMALL_DATA) == []
+    assert health.run_warnings([], "bce", "fixed", images=180) == []
+    assert health.run_warnings([], "bce", "off", images=None) == []  # unknown: say nothing
 
 
 def test_stalled_swd_well_above_the_floor():
@@ -68,3 +86,29 @@ def test_overfit_when_adaptive_p_stays_near_its_maximum():
     rising = [{**r, "augment_p": 0.5 + 0.1 * i} for i, r in enumerate(epochs(5, 0.6, 0.4))]
     assert health.run_warnings(rising, "hinge", "adaptive") == []  # p was below 0.9
     assert health.run_warnings(held[:-1], "hinge", "adaptive") == []
+
+
+# --- recorded histories: docs/small_data_experiment.py, 180 images ---------------------------
+FIXTURES = Path(__file__).parent / "data" / "small-data"
+
+
+def replay(name: str):
+    """(meta, warnings codes after epoch e) of a recorded run."""
+    meta = json.loads((FIXTURES / f"{name}.meta.json").read_text())
+    records = [json.loads(line) for line in (FIXTURES / f"{name}.jsonl").read_text().splitlines()]
+
+    def after(epoch: int) -> list[str]:
+        return [w["code"] for w in health.run_warnings(
+            [r for r in records if r["epoch"] <= epoch], meta["loss"], meta["augment"],
+            meta["train_images"])]
+
+    return meta, after
+
+
+def test_demo_on_180_photo_like_images_is_warned_about_from_start_to_end():
+    meta, after = replay("demo-photo")
+    assert (meta["preset"], meta["loss"], meta["augment"]) == ("demo", "bce", "off")
+    assert after(0) == ["small_data"]  # said before the first epoch
+    # D(x) 0.81-0.88 with D(G(z)) 0.02-0.10 (label smoothing 0.1): the old rule never fired
+    assert all("d_wins" in after(e) for e in range(6, 151))
+    assert "collapse" in after(10)  # MS-SSIM 0.91 vs real 0.23 at the first evaluations

@@ -176,6 +176,7 @@ def test_quality_charts_and_warnings_from_the_metrics(ws, finished_run):
     at = page()
     assert not at.exception
     assert "possible mode collapse" in texts(at.warning)
+    assert "32 training images and no augmentation" in texts(at.warning)  # status.json's count
     assert "Advice: raise label smoothing" in texts(at.warning)
     assert "Quality at epoch 4: SWD 60.0 (floor 12.5), colour 5.0 (floor 1.5), MS-SSIM 0.710 " \
         "(real 0.200)" in texts(at.caption)

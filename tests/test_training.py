@@ -30,6 +30,8 @@ def test_a_run_fills_its_folder(ws, tiny_dataset):
     status = read_status(run)
     assert (status["state"], status["epoch"], status["step"]) == ("done", 2, 6)
     assert "CPU" in status["device"] and status["error"] is None
+    assert status["train_images"] == 32  # ml241 augments nothing: 32 images are few
+    assert [w["code"] for w in status["warnings"]] == ["small_data"]
     records = read_metrics(run)
     steps = [r for r in records if r["kind"] == "step"]
     epochs = [r for r in records if r["kind"] == "epoch"]
