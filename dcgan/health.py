@@ -88,7 +88,8 @@ def small_data_warning(images: int | None, augment: str) -> dict | None:
         f"{images:,} training images and no augmentation: the discriminator will memorise "
         "them, and the generator end up drawing a few garish look-alikes",
         "train with the studio preset, or set D augmentation to fixed or adaptive "
-        "(translation and cutout of every image D sees); keep the best checkpoint by SWD")
+        "(translation and cutout of every image D sees), for a few hundred epochs (they are "
+        "short on small data); keep the best checkpoint by SWD")
 
 
 def overfit_warning(epochs: list[dict]) -> dict | None:

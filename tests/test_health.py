@@ -112,3 +112,24 @@ def test_demo_on_180_photo_like_images_is_warned_about_from_start_to_end():
     # D(x) 0.81-0.88 with D(G(z)) 0.02-0.10 (label smoothing 0.1): the old rule never fired
     assert all("d_wins" in after(e) for e in range(6, 151))
     assert "collapse" in after(10)  # MS-SSIM 0.91 vs real 0.23 at the first evaluations
+
+
+def test_demo_on_180_synthetic_portraits_fails_the_same_way_and_is_warned_about():
+    meta, after = replay("demo-synth")
+    assert meta["dataset"] == "small-synth" and after(0) == ["small_data"]
+    assert all("d_wins" in after(e) for e in range(6, 101))
+    assert "collapse" in after(10)
+
+
+def test_the_advice_studio_on_the_same_photos_raises_no_false_alarm_at_its_end():
+    meta, after = replay("studio-photo")  # the advice taken: studio, 250 epochs
+    assert (meta["preset"], meta["augment"]) == ("studio", "fixed")
+    assert not any(code in after(e) for e in range(251) for code in ("small_data", "d_wins"))
+    assert after(250) == []  # SWD 47 (floor 32), MS-SSIM 0.30 vs 0.22: nothing to warn about
+    records = [json.loads(line) for line in
+               (FIXTURES / "studio-photo.jsonl").read_text().splitlines()]
+    demo = [json.loads(line) for line in
+            (FIXTURES / "demo-photo.jsonl").read_text().splitlines()]
+    best = {name: min(r["swd"] for r in rs if r["kind"] == "eval")
+            for name, rs in (("studio", records), ("demo", demo))}
+    assert best["studio"] < 0.7 * best["demo"]  # 47 vs 74: the advice helps
