@@ -6,6 +6,7 @@ TensorFlow loads only when a generator is first opened (st.cache_resource), not 
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -74,18 +75,28 @@ PCA_SAMPLES = 2000
 
 
 @st.cache_resource
-def _pca_memory() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    return {}  # shared by the sessions of this server; bounded in _pca_compute
+def _pca_memory() -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], threading.Lock]:
+    return {}, threading.Lock()  # shared by the sessions of this server; 16 kept
 
 
 def _pca_known(key: str, cache_file: Path | None) -> tuple[np.ndarray, np.ndarray] | None:
     """The generator's PCA directions if computed already (this server, or on disk)."""
-    memory = _pca_memory()
-    if key not in memory and cache_file is not None:
-        found = load_pca(cache_file)
-        if found is not None:
-            memory[key] = found
-    return memory.get(key)
+    memory, lock = _pca_memory()
+    with lock:
+        if key in memory:
+            return memory[key]
+    found = load_pca(cache_file) if cache_file is not None else None
+    if found is not None:
+        _remember(key, found)
+    return found
+
+
+def _remember(key: str, found: tuple[np.ndarray, np.ndarray]) -> None:
+    memory, lock = _pca_memory()
+    with lock:
+        while len(memory) >= 16:
+            memory.pop(next(iter(memory)))
+        memory[key] = found
 
 
 def _pca_compute(key: str, generator, cache_file: Path | None) -> None:
@@ -93,10 +104,7 @@ def _pca_compute(key: str, generator, cache_file: Path | None) -> None:
                            components=SLIDERS)
     if cache_file is not None:
         save_pca(cache_file, *found)
-    memory = _pca_memory()
-    while len(memory) >= 16:
-        memory.pop(next(iter(memory)))
-    memory[key] = found
+    _remember(key, found)
 
 
 # --- which generator --------------------------------------------------------------------------
