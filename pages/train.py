@@ -367,8 +367,8 @@ def status_view() -> None:
         st.rerun(scope="app")  # a job started or ended: the form's Start must follow
     status = read_status(run_dir)
     state = job_state(run_dir)
-    epochs = int(status.get("epochs") or Config.from_json(
-        (run_dir / "config.json").read_text()).train.epochs)
+    run_config = Config.from_json((run_dir / "config.json").read_text())
+    epochs = int(status.get("epochs") or run_config.train.epochs)
     per_epoch = int(status.get("steps_per_epoch") or 1)
     epoch, step = int(status.get("epoch", 0)), int(status.get("step", 0))
     done_steps = step if status.get("steps_per_epoch") else 0
@@ -406,7 +406,6 @@ def status_view() -> None:
 
     records = _metrics_tail(str(run_dir)).read()
     evals = [r for r in records if r.get("kind") == "eval"]
-    run_config = Config.from_json((run_dir / "config.json").read_text())
     for warning in run_warnings(records, run_config.train.loss, run_config.data.augment,
                                 status.get("train_images")):
         st.warning(f"{warning['message']}. Advice: {warning['advice']}.")

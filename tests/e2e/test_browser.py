@@ -221,6 +221,8 @@ def test_fresh_workspace_explores_the_demo(app_server, page):
     first = next(iter(json.loads(DEMO_DIRECTIONS.read_text())))
     sliders = page.get_by_test_id("stSlider")
     sliders.filter(has_text=first).first.wait_for()
+    # the PCA's sliders come a moment after the portrait (computed at the page's end)
+    sliders.filter(has_text="PC").first.wait_for(timeout=60_000)
     labels = [t.strip() for t in sliders.locator("[data-testid='stWidgetLabel']").all_inner_texts()]
     assert first in labels and labels.index(first) < labels.index(
         next(t for t in labels if t.startswith("PC")))
