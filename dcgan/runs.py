@@ -124,17 +124,7 @@ class MetricsLog:
 
 def read_metrics(run_dir: Path) -> list[dict]:
     """Every complete line of metrics.jsonl (a half-written last line is skipped)."""
-    try:
-        text = (run_dir / "metrics.jsonl").read_text()
-    except OSError:
-        return []
-    records = []
-    for line in text.splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
+    return MetricsTail(run_dir).read()
 
 
 class MetricsTail:
