@@ -123,7 +123,7 @@ def top_singular(a: np.ndarray, k: int, seed: int = 0, oversample: int = 10,
                  power_iterations: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """The k largest singular values of `a` (m, n) and their right singular vectors (k, n).
 
-    Randomised (Halko, Martinsson and Tropp 2011): a range found from a+oversample random
+    Randomised (Halko, Martinsson and Tropp 2011): a range found from k + oversample random
     projections, sharpened by power iterations, then an exact SVD of that small subspace. For
     a 2,000 x 4,096 activation matrix it takes ~0.1 s where the full SVD takes ~5 s on two
     cores (and several times longer beside a training job), with the same leading components.
@@ -168,8 +168,13 @@ def save_pca(path: Path, directions: np.ndarray, explained: np.ndarray) -> None:
     with open(tmp, "wb") as fh:
         np.savez(fh, directions=directions, explained=explained)
     os.replace(tmp, path)
-    files = sorted(path.parent.glob("*.npz"), key=lambda p: p.stat().st_mtime_ns)
-    for old in files[:-PCA_CACHE_FILES]:
+    dated = []
+    for file in path.parent.glob("*.npz"):
+        try:
+            dated.append((file.stat().st_mtime_ns, file))
+        except OSError:  # pruned by another session meanwhile
+            continue
+    for _, old in sorted(dated)[:-PCA_CACHE_FILES]:
         old.unlink(missing_ok=True)
 
 
