@@ -10,7 +10,7 @@ from bench.common import ROOT
 
 BENCHMARKS = {"prepare": "bench.prepare_bench", "train": "bench.train_bench",
               "explore": "bench.explore_bench", "quality": "bench.quality_bench",
-              "dashboard": "bench.dashboard_bench"}
+              "dashboard": "bench.dashboard_bench", "precision": "bench.precision_bench"}
 
 
 def main() -> int:
@@ -19,7 +19,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), help="subset to run")
     parser.add_argument("--budget", type=float, default=None,
-                        help="quality: training seconds per contender (default 300; quick 2)")
+                        help="quality / precision: training seconds per contender "
+                             "(default 300 / 600; quick 2)")
     parser.add_argument("--contenders", nargs="*", default=None,
                         help="quality: presets and references to compare (with the default "
                              "preset; default: studio, demo, radford)")
@@ -38,6 +39,8 @@ def main() -> int:
             options = {"seed": args.seed, "contenders": args.contenders,
                        "scenarios": args.scenarios,
                        **({"budget": args.budget} if args.budget else {})}
+        elif name == "precision" and args.budget:
+            options = {"budget": args.budget}
         report = importlib.import_module(BENCHMARKS[name]).run(args.quick, args.out_dir,
                                                                 **options)
         for figure in report.figures:

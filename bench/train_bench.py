@@ -29,10 +29,12 @@ from bench.common import ROOT, Report
 PRESET_NAMES = ("ml241", "dcgan", "wgan-gp", "demo", "studio")
 
 
-def matmul_peak(n: int = 4096, repeats: int = 5) -> float:
+def matmul_peak(n: int = 4096, repeats: int = 5, dtype: str = "float32") -> float:
+    """GFLOP/s of an n x n matmul in `dtype` (float32 or bfloat16), best of `repeats`."""
     import tensorflow as tf
 
-    a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
+    a = tf.cast(tf.random.normal([n, n]), dtype)
+    b = tf.cast(tf.random.normal([n, n]), dtype)
     mm = tf.function(lambda x, y: tf.matmul(x, y))
     mm(a, b).numpy()
     best = float("inf")

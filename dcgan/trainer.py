@@ -56,6 +56,34 @@ def gpu_names() -> list[str]:
     return names
 
 
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU has bfloat16 arithmetic (AVX512_BF16 or AMX-BF16) for oneDNN to use.
+
+    Read from the flags of /proc/cpuinfo (Linux); False where they cannot be read.
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as fh:
+                cpuinfo = fh.read()
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return False
+
+
+def auto_policy(gpus: list, has_bf16: bool) -> str:
+    """`--mixed-precision auto`: bf16 on Ampere+ GPUs and bf16-capable CPUs, fp16 on older
+    GPUs, float32 elsewhere (BENCHMARKS.md "precision" measures the CPU choice)."""
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get(
+            "compute_capability", (0, 0))
+        return "mixed_bfloat16" if tuple(capability) >= (8, 0) else "mixed_float16"
+    return "mixed_bfloat16" if has_bf16 else "float32"
+
+
 def setup_device(config: Config) -> DeviceSetup:
     """Choose the strategy, dtype policy and XLA from the config and the hardware."""
     t = config.train
@@ -69,10 +97,8 @@ def setup_device(config: Config) -> DeviceSetup:
     policy = "float32"
     if t.mixed_precision in ("bf16", "fp16"):
         policy = "mixed_bfloat16" if t.mixed_precision == "bf16" else "mixed_float16"
-    elif t.mixed_precision == "auto" and gpus:
-        capability = tf.config.experimental.get_device_details(gpus[0]).get(
-            "compute_capability", (0, 0))
-        policy = "mixed_bfloat16" if tuple(capability) >= (8, 0) else "mixed_float16"
+    elif t.mixed_precision == "auto":
+        policy = auto_policy(gpus, cpu_has_bf16())
     jit = t.jit_compile == "on" or (t.jit_compile == "auto" and bool(gpus))
     where = ", ".join(gpu_names()) if gpus else f"CPU ({os.cpu_count()} cores)"
     description = (f"{where}; {strategy.num_replicas_in_sync} replica(s); {policy}; "
