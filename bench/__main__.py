@@ -10,7 +10,8 @@ from bench.common import ROOT
 
 BENCHMARKS = {"prepare": "bench.prepare_bench", "train": "bench.train_bench",
               "explore": "bench.explore_bench", "quality": "bench.quality_bench",
-              "dashboard": "bench.dashboard_bench", "precision": "bench.precision_bench"}
+              "dashboard": "bench.dashboard_bench", "precision": "bench.precision_bench",
+              "gpu": "bench.gpu_bench"}
 
 
 def main() -> int:

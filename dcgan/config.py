@@ -31,6 +31,9 @@ class DataConfig:
     augment_p: float = 1.0  # per-transform probability in "fixed" mode
     ada_target: float = 0.6  # adaptive: target of E[sign(D(real))]; higher = less aug
     ada_images: int = 100_000  # adaptive: images over which p can move by 1
+    # Training images held in memory and gathered inside the step ("auto": when they fit, see
+    # dcgan.pipeline.resident_fits) or streamed from disk with pread ("off"); same batches.
+    resident_data: str = "auto"  # "auto" | "on" | "off"
 
 
 @dataclass
@@ -75,7 +78,9 @@ class TrainConfig:
     eval_images: int = 512  # generated and real images per evaluation (see dcgan.metrics)
     seed: int = 0
     strategy: str = "auto"  # "auto" | "one" | "mirrored" | "multiworker"
-    mixed_precision: str = "auto"  # "auto" (bf16/fp16 on GPU, off on CPU) | "off" | ...
+    mixed_precision: str = "auto"  # "auto" (GPU: bf16/fp16; CPU: bf16 where it has bf16
+    #                                 instructions, else off) | "off" | "bf16" | "fp16"
+    steps_per_call: int = 0  # train steps per compiled call; 0 = auto (dcgan.trainer.CallSize)
     jit_compile: str = "auto"  # "auto" (on for GPU) | "on" | "off"
     deterministic: bool = False  # TF op determinism (tests and exact reproductions)
 
@@ -153,6 +158,8 @@ class Config:
         _choice("strategy", t.strategy, ("auto", "one", "mirrored", "multiworker"))
         _choice("mixed_precision", t.mixed_precision, ("auto", "off", "bf16", "fp16"))
         _choice("jit_compile", t.jit_compile, ("auto", "on", "off"))
+        _choice("resident_data", self.data.resident_data, ("auto", "on", "off"))
+        _range("steps_per_call", t.steps_per_call, 0, 1024)
         _range("latent_dim", m.latent_dim, 1, 4096)
         _range("g_depth", m.g_depth, 2, 6)
         _range("g_filters", m.g_filters, 1, 1024)

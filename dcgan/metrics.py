@@ -37,6 +37,9 @@ SWD_PATCHES_PER_IMAGE = 128
 SWD_DIRECTIONS = 128  # random projections per repeat
 SWD_REPEATS = 4
 SWD_MIN_SIZE = 16  # the coarsest pyramid level: 64 -> 32 -> 16
+# An Evaluator keeps the reference's sorted projections up to this size (n = 512 needs
+# 400 MB), its descriptors beyond it.
+SWD_SORTED_MAX_BYTES = 512 << 20
 _BINOMIAL = np.array([1, 4, 6, 4, 1], np.float32) / 16.0
 
 # tf.image.ssim_multiscale's defaults (5 scales, 11x11 Gaussian) fail on 64x64 images: the
@@ -106,9 +109,30 @@ def patch_descriptors(level: np.ndarray, rng: np.random.Generator,
 
 def _projected_w1(a: np.ndarray, b: np.ndarray, dirs: np.ndarray) -> np.ndarray:
     """Per direction (columns of dirs), mean |sorted(a . d) - sorted(b . d)|."""
-    pa = np.sort(dirs.T @ a.T, axis=1)  # (directions, M), each row sorted
-    pb = np.sort(dirs.T @ b.T, axis=1)
+    return _w1_of_sorted(_sorted_projection(a, dirs), _sorted_projection(b, dirs))
+
+
+def _sorted_projection(x: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+    """(directions, M): the projections of (M, D) points on each direction, each row sorted."""
+    return np.sort(dirs.T @ x.T, axis=1)
+
+
+def _w1_of_sorted(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
     return np.mean(np.abs(pa - pb), axis=1)
+
+
+def _direction_blocks(dim: int, rng: np.random.Generator, directions: int = SWD_DIRECTIONS,
+                      repeats: int = SWD_REPEATS) -> list[np.ndarray]:
+    """Random unit directions (columns) in blocks of 32, one block per task of the pool."""
+    dirs = rng.standard_normal((dim, directions * repeats)).astype(np.float32)
+    dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
+    return np.array_split(dirs, max(1, directions * repeats // 32), axis=1)
+
+
+def _pool_map(fn, items) -> list:
+    """fn over items on all cores (NumPy's matmul and sort release the GIL)."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(fn, items))
 
 
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
@@ -116,17 +140,56 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
     """Mean 1-D Wasserstein-1 distance between (M, D) descriptor sets over random directions.
 
     Directions are unit vectors drawn from `rng`; blocks of them are projected and sorted on
-    all cores (NumPy's sort releases the GIL).
+    all cores.
     """
     if a.shape != b.shape:
         raise ValueError(f"descriptor sets differ in shape: {a.shape} vs {b.shape}")
-    dirs = rng.standard_normal((a.shape[1], directions * repeats)).astype(np.float32)
-    dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
-    blocks = np.array_split(dirs, max(1, directions * repeats // 32), axis=1)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        per_direction = np.concatenate(list(pool.map(lambda d: _projected_w1(a, b, d),
-                                                     blocks)))
-    return float(np.mean(per_direction))
+    blocks = _direction_blocks(a.shape[1], rng, directions, repeats)
+    return float(np.mean(np.concatenate(_pool_map(lambda d: _projected_w1(a, b, d), blocks))))
+
+
+class SwdReference:
+    """The real side of `swd` against a fixed set, computed once: what an evaluation repeats.
+
+    Holds per pyramid level the random directions and the reference's sorted projections on
+    them (with `keep_sorted`; otherwise its descriptors, projected again each time), and the
+    low-pass level for `color_distance`. `distance(fake)` equals `swd(fake, images, seed)`
+    exactly for a fake set of the same size (tested). Memory with `keep_sorted`: 3 levels x
+    512 directions x 128 n floats (400 MB at n = 512); descriptors: 3 x 128 n x 147 floats.
+    """
+
+    def __init__(self, images: np.ndarray, seed: int = 0, keep_sorted: bool = True):
+        self.n, self.seed, self.keep_sorted = len(images), seed, keep_sorted
+        pyramid = laplacian_pyramid(images)
+        self.low_pass = pyramid[-1]
+        self.levels = []  # (side, direction blocks, sorted projections or descriptors)
+        for level, band in enumerate(pyramid):
+            desc = patch_descriptors(band, np.random.default_rng([seed, level, 0x9A]))
+            blocks = _direction_blocks(desc.shape[1], np.random.default_rng([seed, level, 0xD1]))
+            kept = _pool_map(lambda d, x=desc: _sorted_projection(x, d), blocks) \
+                if keep_sorted else desc
+            self.levels.append((band.shape[1], blocks, kept))
+
+    def distance(self, images: np.ndarray, pyramid: list[np.ndarray] | None = None) -> dict:
+        """SWD x1e3 of `images` (or of their `pyramid`) to the reference: per level, mean."""
+        if len(images) != self.n:
+            raise ValueError(f"SWD against a reference of {self.n} images needs {self.n}, "
+                             f"got {len(images)}")
+        pyramid = laplacian_pyramid(images) if pyramid is None else pyramid
+        out = {}
+        for level, (band, (side, blocks, kept)) in enumerate(zip(pyramid, self.levels,
+                                                                 strict=True)):
+            desc = patch_descriptors(band, np.random.default_rng([self.seed, level, 0x9A]))
+            if self.keep_sorted:
+                per_direction = _pool_map(
+                    lambda pair, x=desc: _w1_of_sorted(_sorted_projection(x, pair[0]), pair[1]),
+                    list(zip(blocks, kept, strict=True)))
+            else:
+                per_direction = _pool_map(lambda d, x=desc, y=kept: _projected_w1(x, y, d),
+                                          blocks)
+            out[f"swd_{side}"] = 1e3 * float(np.mean(np.concatenate(per_direction)))
+        out["swd"] = float(np.mean(list(out.values())))
+        return out
 
 
 def swd(images_a: np.ndarray, images_b: np.ndarray, seed: int = 0) -> dict[str, float]:
@@ -145,36 +208,30 @@ def swd(images_a: np.ndarray, images_b: np.ndarray, seed: int = 0) -> dict[str, 
         images_a = images_a[np.sort(pick.choice(len(images_a), n, replace=False))]
     if len(images_b) > n:
         images_b = images_b[np.sort(pick.choice(len(images_b), n, replace=False))]
-    out = {}
-    for level, (level_a, level_b) in enumerate(zip(laplacian_pyramid(images_a),
-                                                   laplacian_pyramid(images_b), strict=True)):
-        desc_a = patch_descriptors(level_a, np.random.default_rng([seed, level, 0x9A]))
-        desc_b = patch_descriptors(level_b, np.random.default_rng([seed, level, 0x9A]))
-        distance = sliced_wasserstein(desc_a, desc_b, np.random.default_rng([seed, level, 0xD1]))
-        out[f"swd_{level_a.shape[1]}"] = 1e3 * distance
-    out["swd"] = float(np.mean(list(out.values())))
-    return out
+    return SwdReference(images_b, seed, keep_sorted=False).distance(images_a)
 
 
 COLOR_DIRECTIONS = 64
 
 
-def color_distance(images_a: np.ndarray, images_b: np.ndarray, seed: int = 0) -> float:
+def color_distance(images_a: np.ndarray, images_b: np.ndarray, seed: int = 0,
+                   low_passes: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """Sliced W1 between the RGB values of two (N, 64, 64, 3) sets at 16x16, in grey levels.
 
     Each image is low-passed to 16x16 (as the SWD pyramid's last level) and every pixel is a
     3-D colour point, unnormalised; the larger set is subsampled to the smaller one's size.
-    0 for identical sets; compare with the floor of two real samples.
+    0 for identical sets; compare with the floor of two real samples. `low_passes` gives
+    both sets' low-pass levels when already computed (sets of equal size).
     """
     n = min(len(images_a), len(images_b))
     if n < 2:
         raise ValueError("the colour distance needs at least 2 images in each set")
-    pick = np.random.default_rng([seed, 0xC0])
-    points = []
-    for images in (images_a, images_b):
-        if len(images) > n:
-            images = images[np.sort(pick.choice(len(images), n, replace=False))]
-        points.append(laplacian_pyramid(images)[-1].reshape(-1, images.shape[-1]))
+    if low_passes is None:
+        pick = np.random.default_rng([seed, 0xC0])
+        low_passes = tuple(laplacian_pyramid(
+            images[np.sort(pick.choice(len(images), n, replace=False))] if len(images) > n
+            else images)[-1] for images in (images_a, images_b))
+    points = [low.reshape(-1, low.shape[-1]) for low in low_passes]
     dirs = np.random.default_rng([seed, 0xC1]).standard_normal(
         (points[0].shape[1], COLOR_DIRECTIONS)).astype(np.float32)
     dirs /= np.linalg.norm(dirs, axis=0, keepdims=True)
@@ -379,6 +436,7 @@ class Evaluator:
         self.seed = seed
         self.baseline_path = baseline_path
         self._baseline: dict | None = None
+        self._swd_reference: SwdReference | None = None  # made at the first evaluation
 
     def baseline(self) -> dict[str, float]:
         """{"swd_floor", "ms_ssim_real"} of this split, computed at most once."""
@@ -400,6 +458,19 @@ class Evaluator:
             write_json_atomic(path, {"key": key, "values": self._baseline})
         return self._baseline
 
+    def quality(self, fake: np.ndarray) -> dict[str, float]:
+        """`quality(fake, self.reference, seed)`, the same values, with the reference's side
+        of SWD kept between calls and one pyramid of `fake` shared by SWD and colour."""
+        if self._swd_reference is None:
+            keep = 3 * SWD_DIRECTIONS * SWD_REPEATS \
+                * SWD_PATCHES_PER_IMAGE * self.split.size * 4 <= SWD_SORTED_MAX_BYTES
+            self._swd_reference = SwdReference(self.reference, self.seed, keep_sorted=keep)
+        pyramid = laplacian_pyramid(fake)
+        return {**self._swd_reference.distance(fake, pyramid),
+                "color_dist": color_distance(fake, self.reference, self.seed,
+                                             (pyramid[-1], self._swd_reference.low_pass)),
+                "ms_ssim": ms_ssim_diversity(fake, 1000, self.seed)}
+
     def latents(self, latent_dim: int) -> np.ndarray:
         """The fixed (n, latent_dim) float32 noise every evaluation of a run uses."""
         return np.random.default_rng([self.seed, 0xFA4E]).standard_normal(
@@ -415,7 +486,7 @@ class Evaluator:
         z = self.latents(latent_dim)
         fake = np.concatenate([sample_fn(z[i:i + self.CHUNK])
                                for i in range(0, len(z), self.CHUNK)])
-        record = {**quality(fake, self.reference, self.seed), **self.baseline(),
+        record = {**self.quality(fake), **self.baseline(),
                   "eval_images": self.split.size, "held_out": self.split.held_out}
         record["eval_seconds"] = time.perf_counter() - start
         return record

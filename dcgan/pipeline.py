@@ -104,7 +104,7 @@ def _index_batches(count: int, spec: InputSpec, start_epoch: int, start_batch: i
         order = epoch_order(count, spec.seed, epoch, spec.shuffle)
         for b in range(start_batch if epoch == start_epoch else 0, per_epoch):
             rows = order[b * spec.batch_size:(b + 1) * spec.batch_size]
-            yield rows, np.array([spec.seed, epoch * 1_000_003 + b], dtype=np.int64)
+            yield rows, np.array(batch_seed(spec.seed, epoch, b), dtype=np.int64)
         epoch += 1
 
 
@@ -120,20 +120,30 @@ def _rotation_transforms(angles, size: int):
                      zeros, zeros], axis=1)
 
 
-def augment(images, seed, spec: InputSpec):
-    """uint8 (B, H, W, 3) -> float32 in spec.value_range, flipped/rotated per `seed` (2,)."""
+def augment(images, seed, spec: InputSpec, offset=0, total: int | None = None):
+    """uint8 (B, H, W, 3) -> float32 in spec.value_range, flipped/rotated per `seed` (2,).
+
+    The random draws are made for a batch of `total` images (default B) and rows
+    [offset, offset + B) of them are used: a replica augmenting its slice of the global batch
+    does exactly what augmenting the whole batch and slicing would.
+    """
     import tensorflow as tf
 
     x = tf.cast(images, tf.float32)
     batch = tf.shape(x)[0]
+    drawn = batch if total is None else total
+
+    def draws(draw_seed, **bounds):
+        return tf.random.stateless_uniform([drawn], seed=draw_seed, **bounds)[
+            offset:offset + batch]
+
     if spec.flip:
-        flip = tf.random.stateless_uniform([batch], seed=seed) < 0.5
+        flip = draws(seed) < 0.5
         x = tf.where(flip[:, None, None, None], tf.reverse(x, axis=[2]), x)
     if spec.rotation_deg > 0:
         limit = math.radians(spec.rotation_deg)
         rotation_seed = seed + tf.constant([0, 1], seed.dtype)  # independent of the flip
-        angles = tf.random.stateless_uniform([batch], seed=rotation_seed, minval=-limit,
-                                             maxval=limit)
+        angles = draws(rotation_seed, minval=-limit, maxval=limit)
         size = x.shape[1]
         x = tf.raw_ops.ImageProjectiveTransformV3(
             images=x, transforms=_rotation_transforms(angles, size),
@@ -141,6 +151,11 @@ def augment(images, seed, spec: InputSpec):
             interpolation="BILINEAR", fill_mode="REFLECT")
     lo, hi = spec.value_range
     return x * ((hi - lo) / 255.0) + lo
+
+
+def batch_seed(seed: int, epoch, batch):
+    """The (2,) stateless seed that augments batch `batch` of epoch `epoch`."""
+    return [seed, epoch * 1_000_003 + batch]
 
 
 def make_dataset(cache_path: str | os.PathLike[str], spec: InputSpec, *, start_epoch: int = 0,
@@ -171,3 +186,82 @@ def make_dataset(cache_path: str | os.PathLike[str], spec: InputSpec, *, start_e
     dataset = dataset.map(lambda images, seed: augment(images, seed, spec),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+# Training images held in memory (ResidentImages) up to this size and a quarter of the
+# memory available; larger sets are streamed with pread (make_dataset).
+RESIDENT_MAX_BYTES = 1 << 30
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (psutil), or 0 when unknown."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # no psutil or no /proc: treat as unknown
+        return 0
+
+
+def resident_fits(nbytes: int, available: int | None = None) -> bool:
+    """Whether a cache of `nbytes` is held in memory under `--resident-data auto`."""
+    available = available_memory() if available is None else available
+    return nbytes <= min(RESIDENT_MAX_BYTES, available // 4)
+
+
+class ResidentImages:
+    """The training rows as one uint8 tensor in memory; batches gathered inside the step.
+
+    The batches equal make_dataset's bit for bit: the same (seed, epoch) order, the same
+    per-batch seed, the same augmentation (each replica gathers and augments its own slice
+    of the global batch). The images stay in host memory (one variable on the CPU); on a GPU
+    each step's gather is a device copy inside the compiled loop, not a Python round trip.
+    Used by GanTrainer.train_steps as a batch source: `args(epoch, batch)` are the arguments
+    of a call, `step_input` runs per step, `replica_batch` per replica.
+    """
+
+    def __init__(self, images: np.ndarray, spec: InputSpec):
+        import tensorflow as tf
+
+        check_enough(len(images), spec.batch_size)
+        self.spec, self.count = spec, len(images)
+        with tf.device("/cpu:0"):
+            self.images = tf.Variable(images, trainable=False, name="resident_images")
+            self.order = tf.Variable(tf.zeros([self.count], tf.int32), trainable=False,
+                                     name="epoch_order")
+        self._epoch: int | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.count * int(np.prod(self.images.shape[1:]))
+
+    def args(self, epoch: int, batch: int):
+        """The call arguments for steps from batch `batch` of epoch `epoch` (same epoch)."""
+        import tensorflow as tf
+
+        if epoch != self._epoch:
+            self.order.assign(epoch_order(self.count, self.spec.seed, epoch,
+                                          self.spec.shuffle).astype(np.int32))
+            self._epoch = epoch
+        return tf.constant(epoch, tf.int64), tf.constant(batch, tf.int64)
+
+    def step_input(self, args, i):
+        import tensorflow as tf
+
+        epoch, first = args
+        b = first + tf.cast(i, tf.int64)
+        return b, tf.stack(batch_seed(tf.constant(self.spec.seed, tf.int64), epoch, b))
+
+    def replica_batch(self, inputs):
+        import tensorflow as tf
+
+        b, seed = inputs
+        context = tf.distribute.get_replica_context()
+        gb = self.spec.batch_size
+        local = gb // context.num_replicas_in_sync
+        offset = tf.cast(context.replica_id_in_sync_group, tf.int32) * local
+        start = tf.cast(b, tf.int32) * gb + offset
+        with tf.device(self.images.device):
+            rows = self.order[start:start + local]
+            images = tf.gather(self.images, rows)
+        return augment(images, seed, self.spec, offset, gb)

@@ -4,6 +4,12 @@ One `GanTrainer` serves one device, several GPUs (MirroredStrategy) and several 
 (MultiWorkerMirroredStrategy). Noise is drawn for the global batch from a stateless seed
 (seed, step) and each replica takes its slice, so a step gives the same result on one
 device or many, and a resumed run draws exactly the noise it would have drawn.
+
+Steps run K at a time inside one compiled call (`train_steps`: a tf.while_loop over the
+steps, their logged values kept on the device and read back once per call). The loop leaves
+after a step whose values are not finite, so a divergence is seen at the step it happened.
+Nothing in a step depends on K: a run gives the same weights for any K, so K can change
+during a run (`CallSize` picks it from the measured step time) and resume stays exact.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan import losses
-from dcgan.augment import UNIFORMS, adapt_p, augment, parse_policy
+from dcgan.augment import UNIFORMS, augment, parse_policy
 from dcgan.config import Config
 from dcgan.ema import EmaGenerator, ema_beta
 from dcgan.images import to_uint8
@@ -26,6 +32,8 @@ from dcgan.models import build_discriminator, build_generator
 # generator updates when g_steps > 1 (the first one reuses the discriminator step's z);
 # AUG_D augments the D update's real and fake images, AUG_G the G update's.
 Z_D, Z_G, LABELS, ALPHA, AUG_D, AUG_G = 0, 1, 2, 3, 4, 5
+# What every step returns from the compiled loop (zeros where a step has no such value).
+STEP_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "d_real_sign", "r1", "gp", "augment_p")
 
 
 @dataclass(frozen=True)
@@ -139,15 +147,24 @@ class GanTrainer:
                 if t.ema_half_life > 0 else None
         d = config.data
         self.policy = parse_policy(d.augment_policy) if d.augment != "off" else ()
-        # The probability of each transform: fixed, or ADA's adaptive p (starts at 0).
-        self.augment_p = d.augment_p if d.augment == "fixed" else 0.0
-        replica_fn = tf.function(self._replica_step, jit_compile=device.jit)
-        r1_variants = (False, True) if t.r1_gamma > 0 else (False,)
-        self._steps = {(do_g, do_r1): self._make_step(replica_fn, do_g, do_r1)
-                       for do_g in (True, False) for do_r1 in r1_variants}
+        # ADA's p lives on the device: the compiled loop updates it after every step.
+        self._p = tf.Variable(self.augment_p_start, dtype=tf.float64, trainable=False)
+        self._replica_fn = tf.function(self._replica_step, jit_compile=device.jit)
+        self._blocks: dict[object, object] = {}
         shown = self.inference_generator
         self._sample = tf.function(lambda z: shown(z, training=False), reduce_retracing=True)
         self._last_g_loss: float | None = None
+
+    @property
+    def augment_p_start(self) -> float:
+        """ADA's p before any step: the fixed p, or 0 for the adaptive one."""
+        d = self.config.data
+        return d.augment_p if d.augment == "fixed" else 0.0
+
+    @property
+    def augment_p(self) -> float:
+        """The augmentation probability the next step uses."""
+        return float(self._p.numpy())
 
     @property
     def inference_generator(self) -> keras.Model:
@@ -155,16 +172,49 @@ class GanTrainer:
         return self.ema.model if self.ema is not None else self.generator
 
     # --- the step --------------------------------------------------------------------------
-    def _make_step(self, replica_fn, do_g: bool, do_r1: bool):
-        @tf.function
-        def step(dist_batch, step_number, aug_p, beta):
-            per_replica = self.strategy.run(replica_fn,
-                                            args=(dist_batch, step_number, aug_p, do_g, do_r1))
-            if do_g and self.ema is not None:
-                self.ema.update(beta)
-            return {k: self.strategy.reduce("SUM", v, axis=None)
-                    for k, v in per_replica.items()}
-        return step
+    def _make_block(self, source, do_g: bool, do_r1: bool):
+        """The compiled loop of up to `count` steps of one variant (see train_steps).
+
+        One variant per loop: under MirroredStrategy a strategy.run inside a tf.switch_case
+        branch fails, so steps of other variants (critic-only, lazy R1) go to another call.
+        """
+        d = self.config.data
+        adaptive = bool(self.policy) and d.augment == "adaptive"
+        ada_step = tf.constant(self.global_batch / d.ada_images, tf.float64)
+        ada_target = tf.constant(d.ada_target, tf.float64)
+
+        @tf.function(reduce_retracing=True)  # betas' length varies with K: one shape-free trace
+        def block(args, offset, first_step, count, betas):
+            arrays = tuple(tf.TensorArray(tf.float32, size=count) for _ in STEP_KEYS)
+
+            def body(i, finite, arrays):
+                step = first_step + tf.cast(i, tf.int64)
+                aug_p = tf.cast(self._p, tf.float32)
+                # Two runs: strategy.run must be given the compiled (XLA on GPUs) step itself,
+                # and gathering the batch stays outside it.
+                real = self.strategy.run(source.replica_batch,
+                                         args=(source.step_input(args, offset + i),))
+                per_replica = self.strategy.run(self._replica_fn,
+                                                args=(real, step, aug_p, do_g, do_r1))
+                if do_g and self.ema is not None:
+                    self.ema.update(betas[i])
+                out = {k: self.strategy.reduce("SUM", v, axis=None)
+                       for k, v in per_replica.items()}
+                if adaptive:  # ADA: p moves by batch / ada_images towards sign(r_t - target)
+                    rt = tf.cast(out["d_real_sign"], tf.float64)
+                    move = tf.where(rt > ada_target, ada_step,
+                                    tf.where(rt < ada_target, -ada_step, tf.zeros_like(rt)))
+                    self._p.assign(tf.clip_by_value(self._p + move, 0.0, 1.0))
+                out["augment_p"] = aug_p
+                values = tf.stack([out.get(k, tf.constant(0.0)) for k in STEP_KEYS])
+                arrays = tuple(a.write(i, v) for a, v in zip(arrays, tf.unstack(values),
+                                                              strict=True))
+                return i + 1, tf.reduce_all(tf.math.is_finite(values)), arrays
+
+            n, _, arrays = tf.while_loop(lambda i, ok, _: tf.logical_and(i < count, ok), body,
+                                         (tf.constant(0), tf.constant(True), arrays))
+            return n, tuple(a.stack() for a in arrays)
+        return block
 
     def _global_noise(self, step, stream, shape, kind="normal"):
         seed = tf.stack([tf.cast(self.config.train.seed, tf.int64),
@@ -275,26 +325,64 @@ class GanTrainer:
         self.g_opt.apply(tape.gradient(scaled, g_vars), g_vars)
         return g_loss
 
-    def train_step(self, dist_batch, step: int) -> dict[str, float]:
-        """One discriminator update (+ generator updates every n_critic steps): host floats.
+    def train_steps(self, source, args, first_step: int, count: int) -> list[dict[str, float]]:
+        """Steps first_step .. first_step + count - 1 in compiled loops: host floats each.
 
-        With augmentation, `augment_p` is the probability this step used; in adaptive mode p
-        then moves by ADA's rule from this step's r_t (`d_real_sign`).
+        Consecutive steps of one variant share one call (with n_critic > 1 or lazy R1 a
+        block is split where the variant changes).
+
+        `source` gives each step's real images: GIVEN (args: one batch, tensor or
+        distributed values, used by every step), STREAMED (args: an iterator of batches) or a
+        dcgan.pipeline.ResidentImages (args: its `args(epoch, batch)`). Each step is one
+        discriminator update (+ generator updates every n_critic steps). A step whose values
+        are not all finite is the last one run and returned. With augmentation, a step's
+        `augment_p` is the probability it used; in adaptive mode p then moves by ADA's rule
+        from its r_t (`d_real_sign`).
         """
-        t, d = self.config.train, self.config.data
-        do_g = (step + 1) % t.n_critic == 0
-        do_r1 = t.r1_gamma > 0 and step % t.r1_every == 0
-        beta = ema_beta(step * self.global_batch, self.global_batch, t.ema_half_life,
-                        t.ema_rampup)
-        p = self.augment_p
-        out = {k: float(v) for k, v in self._steps[do_g, do_r1](
-            dist_batch, tf.constant(step, tf.int64), tf.constant(p, tf.float32),
-            tf.constant(beta, tf.float32)).items()}
-        if self.policy:
-            out["augment_p"] = p
-            if d.augment == "adaptive":
-                self.augment_p = adapt_p(p, out["d_real_sign"], d.ada_target,
-                                         self.global_batch, d.ada_images)
+        t, gb = self.config.train, self.global_batch
+        out: list[dict[str, float]] = []
+        step, end = first_step, first_step + count
+        while step < end:
+            variant = self._variant(step)
+            run = 1
+            while step + run < end and self._variant(step + run) == variant:
+                run += 1
+            key = (source, *variant)
+            if key not in self._blocks:
+                self._blocks[key] = self._make_block(source, *variant)
+            # Padded to CallSize.MAX so that every K up to it shares one trace.
+            betas = [ema_beta(s * gb, gb, t.ema_half_life, t.ema_rampup)
+                     for s in range(step, step + run)] + [0.0] * (CallSize.MAX - run)
+            n, arrays = self._blocks[key](args, tf.constant(step - first_step),
+                                          tf.constant(step, tf.int64),
+                                          tf.constant(run, tf.int32),
+                                          tf.constant(betas, tf.float32))
+            table = np.stack([a.numpy() for a in arrays], axis=1)[:int(n)]
+            for j, row in enumerate(table):
+                out.append(self._host_values(dict(zip(STEP_KEYS, map(float, row), strict=True)),
+                                             step + j))
+            if int(n) < run:  # a step was not finite: the loop left after it
+                break
+            step += run
+        return out
+
+    def train_step(self, dist_batch, step: int) -> dict[str, float]:
+        """One step on the given batch (tensor or distributed values): host floats."""
+        return self.train_steps(GIVEN, dist_batch, step, 1)[0]
+
+    def _variant(self, step: int) -> tuple[bool, bool]:
+        t = self.config.train
+        return (step + 1) % t.n_critic == 0, t.r1_gamma > 0 and step % t.r1_every == 0
+
+    def _host_values(self, out: dict[str, float], step: int) -> dict[str, float]:
+        """The values a step reports: only those it has, g_loss as the latest generator's."""
+        do_g, do_r1 = self._variant(step)
+        if not do_r1:
+            del out["r1"]
+        if self.config.train.loss != "wgan-gp":
+            del out["gp"]
+        if not self.policy:
+            del out["augment_p"]
         if do_g:
             self._last_g_loss = out["g_loss"]
         elif self._last_g_loss is None:  # no generator step yet: no g_loss to report
@@ -328,7 +416,7 @@ class GanTrainer:
         if self.ema is not None:
             self.ema.model.set_weights(state.get("ema") or state["g"])
         if self.policy and state.get("aug"):
-            self.augment_p = float(state["aug"][0][0])
+            self._p.assign(float(state["aug"][0][0]))
         for opt, key in ((self.g_opt, "g_opt"), (self.d_opt, "d_opt")):
             if len(opt.variables) != len(state[key]):
                 raise ValueError(f"{key}: checkpoint has {len(state[key])} variables, "
@@ -338,6 +426,53 @@ class GanTrainer:
 
     def iterations(self) -> tuple[int, int]:
         return int(self.g_opt.iterations.numpy()), int(self.d_opt.iterations.numpy())
+
+
+class _Given:
+    """Batch source: the call's argument is the batch every step uses."""
+
+    def step_input(self, args, i):
+        return args
+
+    def replica_batch(self, batch):
+        return batch
+
+
+class _Streamed:
+    """Batch source: the call's argument is an iterator; each step takes its next batch."""
+
+    def step_input(self, args, i):
+        return next(args)
+
+    def replica_batch(self, batch):
+        return batch
+
+
+GIVEN, STREAMED = _Given(), _Streamed()
+
+
+class CallSize:
+    """K, the steps per compiled call: `fixed` when set, else from the measured step time.
+
+    Automatic K makes one call last about TARGET_S (so a stop request, the status and the
+    logs stay within a fraction of a second) and at most MAX steps: 1 where a step takes
+    longer than TARGET_S (CPUs, big networks), dozens where steps take milliseconds (GPUs).
+    The first call of each run traces the loop and is not measured.
+    """
+
+    TARGET_S = 0.25
+    MAX = 64
+
+    def __init__(self, fixed: int = 0):
+        self.fixed = fixed
+        self.k = fixed or 1
+        self._calls = 0
+
+    def observe(self, steps: int, seconds: float) -> None:
+        self._calls += 1
+        if self.fixed or self._calls < 2 or steps < 1 or seconds <= 0:
+            return
+        self.k = int(min(self.MAX, max(1, self.TARGET_S * steps / seconds)))
 
 
 def all_finite(values: dict[str, float]) -> bool:

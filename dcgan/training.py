@@ -58,8 +58,8 @@ class _Loop:
         import tensorflow as tf
 
         from dcgan.metrics import Evaluator
-        from dcgan.pipeline import CacheReader, check_enough, input_spec, make_dataset
-        from dcgan.trainer import GanTrainer, configure_threads, setup_device
+        from dcgan.pipeline import CacheReader, check_enough, input_spec
+        from dcgan.trainer import CallSize, GanTrainer, configure_threads, setup_device
 
         configure_threads()
         if config.train.deterministic:
@@ -99,15 +99,37 @@ class _Loop:
                                           for a in v) + (50 << 20))
         self.history = [r for r in read_metrics(run_dir) if r.get("kind") in ("epoch", "eval")]
         self.noise = fixed_noise(run_dir, config)
-        dataset = make_dataset(cache, input_spec(config), start_epoch=self.epoch,
-                               start_batch=self.batch_in_epoch,
-                               steps_per_epoch=self.steps_per_epoch, rows=train_rows)
-        self.batches = iter(self.device.strategy.experimental_distribute_dataset(dataset))
+        self._open_input(cache, reader, input_spec(config), train_rows)
+        self.call_size = CallSize(t.steps_per_call)
         self.writer = tf.summary.create_file_writer(str(run_dir / "tensorboard")) \
             if self.is_chief else None
         # Per-key sums and counts: some values come only from some steps (r1: lazy R1 steps).
         self.epoch_sums: dict[str, float] = {}
         self.epoch_counts: dict[str, int] = {}
+
+    def _open_input(self, cache: Path, reader, spec, train_rows) -> None:
+        """Hold the training rows in memory when they fit (or are asked to), else stream."""
+        from dcgan.pipeline import ResidentImages, make_dataset, resident_fits
+        from dcgan.trainer import STREAMED
+
+        mode = self.config.data.resident_data
+        nbytes = self.train_images * reader.row_bytes
+        multiworker = isinstance(self.device.strategy,
+                                 self.tf.distribute.MultiWorkerMirroredStrategy)
+        if mode == "on" and multiworker:
+            raise DcganError("resident_data: 'on' is not available with several machines "
+                             "(multiworker); use 'auto' or 'off'")
+        if not multiworker and (mode == "on" or (mode == "auto" and resident_fits(nbytes))):
+            rows = np.arange(len(reader)) if train_rows is None else train_rows
+            self.data = ResidentImages(reader.read(rows), spec)
+            self.source, self.input = self.data, f"in memory ({nbytes / 2**20:.1f} MB)"
+            return
+        dataset = make_dataset(cache, spec, start_epoch=self.epoch,
+                               start_batch=self.batch_in_epoch,
+                               steps_per_epoch=self.steps_per_epoch, rows=train_rows)
+        self.data = None
+        self.batches = iter(self.device.strategy.experimental_distribute_dataset(dataset))
+        self.source, self.input = STREAMED, "streamed from disk"
 
     # --- bookkeeping -----------------------------------------------------------------------
     def status(self, **fields) -> None:
@@ -161,43 +183,58 @@ class _Loop:
     def run(self) -> str:
         t = self.config.train
         self.status(state="running", pid=os.getpid(), device=self.device.description,
+                    input=self.input, steps_per_call=self.call_size.k,
+                    steps_per_call_auto=not t.steps_per_call,
                     started=time.time(), resumed_from=self.resumed_from, error=None,
                     train_images=self.train_images,
                     warnings=run_warnings(self.history, t.loss, self.config.data.augment,
                                           self.train_images))
-        window_start, window_images = time.perf_counter(), 0
+        self.window = time.perf_counter(), 0
         while self.epoch < t.epochs:
             while self.batch_in_epoch < self.steps_per_epoch:
                 if self.abort_fn():
                     self.checkpoint()
                     self.status(state="stopped", images_per_s=None, eta_s=None)
                     return "stopped"
-                values = self.trainer.train_step(next(self.batches), self.step)
-                if not all(np.isfinite(v) for v in values.values()):
-                    return self.diverged(values)
-                self.step += 1
-                self.batch_in_epoch += 1
-                window_images += t.batch_size
-                for key, value in values.items():
-                    self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + value
-                    self.epoch_counts[key] = self.epoch_counts.get(key, 0) + 1
-                if self.step % t.log_every == 0 or self.batch_in_epoch == self.steps_per_epoch:
-                    elapsed = time.perf_counter() - window_start
-                    rate = window_images / elapsed if elapsed > 0 else 0.0
-                    window_start, window_images = time.perf_counter(), 0
-                    self.log({"kind": "step", "epoch": self.epoch, "step": self.step,
-                              "time": time.time(), **values, "images_per_s": rate,
-                              "g_lr": t.g_lr, "d_lr": t.d_lr})
-                    left = (t.epochs - self.epoch) * self.steps_per_epoch - self.batch_in_epoch
-                    eta = left * t.batch_size / rate if rate else None
-                    self.status(images_per_s=rate, eta_s=eta, last_metrics=values)
-                if self.progress_fn:
-                    self.progress_fn({"epoch": self.epoch, "step": self.step,
-                                      "batch": self.batch_in_epoch,
-                                      "steps_per_epoch": self.steps_per_epoch, **values})
+                count = min(self.call_size.k, self.steps_per_epoch - self.batch_in_epoch)
+                args = self.data.args(self.epoch, self.batch_in_epoch) if self.data \
+                    else self.batches
+                started = time.perf_counter()
+                results = self.trainer.train_steps(self.source, args, self.step, count)
+                self.call_size.observe(len(results), time.perf_counter() - started)
+                for values in results:
+                    if not all(np.isfinite(v) for v in values.values()):
+                        return self.diverged(values)
+                    self.after_step(values)
             self.end_epoch()
         self.status(state="done", images_per_s=None, eta_s=None, finished=time.time())
         return "done"
+
+    def after_step(self, values: dict[str, float]) -> None:
+        """Count one finished step: epoch means, the step log and status, progress_fn."""
+        t = self.config.train
+        self.step += 1
+        self.batch_in_epoch += 1
+        window_start, window_images = self.window[0], self.window[1] + t.batch_size
+        self.window = window_start, window_images
+        for key, value in values.items():
+            self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + value
+            self.epoch_counts[key] = self.epoch_counts.get(key, 0) + 1
+        if self.step % t.log_every == 0 or self.batch_in_epoch == self.steps_per_epoch:
+            elapsed = time.perf_counter() - window_start
+            rate = window_images / elapsed if elapsed > 0 else 0.0
+            self.window = time.perf_counter(), 0
+            self.log({"kind": "step", "epoch": self.epoch, "step": self.step,
+                      "time": time.time(), **values, "images_per_s": rate,
+                      "g_lr": t.g_lr, "d_lr": t.d_lr})
+            left = (t.epochs - self.epoch) * self.steps_per_epoch - self.batch_in_epoch
+            eta = left * t.batch_size / rate if rate else None
+            self.status(images_per_s=rate, eta_s=eta, last_metrics=values,
+                        steps_per_call=self.call_size.k)
+        if self.progress_fn:
+            self.progress_fn({"epoch": self.epoch, "step": self.step,
+                              "batch": self.batch_in_epoch,
+                              "steps_per_epoch": self.steps_per_epoch, **values})
 
     def end_epoch(self) -> None:
         t = self.config.train

@@ -36,10 +36,28 @@ def test_quick_train_bench_writes_its_figures(tmp_path):
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "<!-- bench:train -->" in text and "| `dcgan` |" in text
     results = {r["name"]: r for r in json.loads((tmp_path / "bench/results.json").read_text())}
-    for name in ("matmul_peak_gflops", "dcgan_step_img_per_s", "wgan-gp_step_pct_of_peak",
+    for name in ("matmul_peak_gflops", "matmul_peak_bf16_gflops", "dcgan_step_img_per_s",
+                 "dcgan_step_img_per_s_bf16", "wgan-gp_step_pct_of_peak",
                  "studio_step_img_per_s", "studio_over_demo_img_per_s",
-                 "dcgan_end_to_end_img_per_s", "peak_rss_mb_300_images"):
+                 "studio_end_to_end_img_per_s_today", "studio_end_to_end_img_per_s_default",
+                 "tiny_steps_per_s_k1", "tiny_steps_per_s_auto_k", "evaluation_seconds_after",
+                 "peak_rss_mb_300_images", "peak_rss_mb_1200_images"):
         assert results[f"train.{name}"]["value"] > 0
+    assert "(in memory)" in text  # the RSS line says where each dataset's images were
+
+
+def test_quick_gpu_and_precision_benches_run_on_the_cpu(tmp_path):
+    quick_bench(tmp_path, "--only", "gpu", "precision")
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "<!-- bench:gpu -->" in text and "no GPU (CPU)" in text
+    assert "<!-- bench:precision -->" in text
+    results = {r["name"]: r["value"] for r in json.loads(
+        (tmp_path / "bench/results.json").read_text())}
+    for preset in ("ml241", "dcgan"):
+        for option in ("today", "bf16", "xla", "auto_k", "in_memory", "all_auto"):
+            assert results[f"gpu.{preset}_{option}_img_per_s"] > 0
+    assert results["precision.bf16_img_per_s"] > 0 and results["precision.float32_img_per_s"] > 0
+    assert (tmp_path / "docs/images/quality/precision-bf16.png").is_file()
 
 
 def test_quick_explore_bench(tmp_path):

@@ -12,11 +12,13 @@ from dcgan.errors import DatasetError
 from dcgan.pipeline import (
     CacheReader,
     InputSpec,
+    ResidentImages,
     _rotation_transforms,
     augment,
     check_enough,
     epoch_order,
     make_dataset,
+    resident_fits,
 )
 
 
@@ -127,3 +129,45 @@ def test_too_few_images_for_a_batch(cache):
     with pytest.raises(DatasetError, match=r"10 usable image.*fewer than one batch of 16"):
         make_dataset(path, InputSpec(batch_size=16))
     check_enough(16, 16)
+
+
+@pytest.mark.parametrize("spec", [
+    InputSpec(batch_size=4, seed=3, rotation_deg=20.0),
+    InputSpec(batch_size=3, seed=5, flip=True, value_range=(-1.0, 1.0))], ids=["rot", "flip"])
+def test_resident_batches_equal_the_streamed_ones_bit_for_bit(cache, spec):
+    """From mid-epoch 1 over three epochs, with held-out rows: the same float32 arrays."""
+    path, images = cache
+    rows = np.array([0, 2, 3, 4, 5, 7, 8, 9])  # 1 and 6 held out
+    streamed = collect(make_dataset(path, spec, start_epoch=1, start_batch=1, epochs=3,
+                                    rows=rows))
+    resident = ResidentImages(images[rows], spec)
+    per_epoch = len(rows) // spec.batch_size
+
+    @tf.function
+    def batch(args, i):
+        return resident.replica_batch(resident.step_input(args, i))
+
+    gathered = [batch(resident.args(epoch, start), tf.constant(i)).numpy()
+                for epoch in (1, 2, 3) for start in [1 if epoch == 1 else 0]
+                for i in range(per_epoch - start)]
+    assert len(gathered) == len(streamed) == 3 * per_epoch - 1
+    for a, b in zip(gathered, streamed, strict=True):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resident_slices_of_a_global_batch_equal_the_whole_batch_sliced(cache):
+    _, images = cache
+    spec = InputSpec(batch_size=6, seed=1, rotation_deg=10.0)
+    images_t = tf.constant(images[:6])
+    seed = tf.constant([1, 7], tf.int64)
+    whole = augment(images_t, seed, spec).numpy()
+    halves = [augment(images_t[k:k + 3], seed, spec, k, 6).numpy() for k in (0, 3)]
+    np.testing.assert_array_equal(np.concatenate(halves), whole)
+
+
+def test_resident_data_fits_below_a_gibibyte_and_a_quarter_of_free_memory():
+    gib = 1 << 30
+    assert resident_fits(245 << 20, available=8 * gib)  # 20,000 portraits
+    assert not resident_fits(2400 << 20, available=64 * gib)  # 200,000: streamed
+    assert not resident_fits(300 << 20, available=1 * gib)  # a quarter of 1 GiB is less

@@ -52,22 +52,31 @@ RECIPE = dict(ema_half_life=64, augment="adaptive", ada_images=200, d_norm="spec
               loss="hinge", r1_gamma=1.0, r1_every=2)
 
 
-@pytest.mark.parametrize("recipe", [{}, RECIPE], ids=["paper", "ema-ada-sn-r1-hinge"])
-def test_stop_mid_epoch_then_resume_matches_a_straight_run(ws, tiny_dataset, recipe):
+# The straight run holds its images in memory and sizes its calls itself (K grows from 1);
+# the stopped-and-resumed one streams them (paper) or holds them (recipe) with a fixed K: the
+# weights must agree, so batches and steps depend neither on K nor on where images come from.
+@pytest.mark.parametrize("recipe, k, calls_before_stop, resident", [
+    ({}, 1, 5, "off"), (RECIPE, 2, 3, "on")], ids=["paper-k1-streamed", "recipe-k2-resident"])
+def test_stop_mid_epoch_then_resume_matches_a_straight_run(ws, tiny_dataset, recipe, k,
+                                                           calls_before_stop, resident):
     config = tiny_config("dcgan", epochs=4, deterministic=True, label_noise=0.05, **recipe)
     straight = create_run(ws, config)
     assert run_training(config, straight) == "done"
+    assert read_status(straight)["input"].startswith("in memory")
 
+    config = config.with_overrides(steps_per_call=k, resident_data=resident)
     resumed = create_run(ws, config)
     calls = {"n": 0}
 
-    def abort_after_five():
+    def abort_after_five_steps():  # asked once per call: K = 2 runs steps 0-1, 2, 3-4
         calls["n"] += 1
-        return calls["n"] > 5  # stop before the 6th step: epoch 2, batch 2
+        return calls["n"] > calls_before_stop  # stop before the 6th step: epoch 2, batch 2
 
-    assert run_training(config, resumed, abort_fn=abort_after_five) == "stopped"
+    assert run_training(config, resumed, abort_fn=abort_after_five_steps) == "stopped"
     status = read_status(resumed)
-    assert (status["state"], status["step"]) == ("stopped", 5)
+    assert (status["state"], status["step"], status["steps_per_call"]) == ("stopped", 5, k)
+    assert status["input"] == ("streamed from disk" if resident == "off" else
+                               "in memory (0.4 MB)")
     assert run_training(config, resumed) == "done"
     assert read_status(resumed)["resumed_from"].startswith("ckpt-00001-000000005")
 
@@ -92,26 +101,36 @@ def test_stop_mid_epoch_then_resume_matches_a_straight_run(ws, tiny_dataset, rec
     assert steps == list(range(1, 13))
 
 
-def test_nan_stops_within_a_step_and_saves_nothing(ws, tiny_dataset, monkeypatch):
+def test_nan_inside_a_call_stops_at_its_step_and_saves_nothing(ws, tiny_dataset, monkeypatch):
+    """A NaN made on the device at step 4, the middle of the call running steps 3-5."""
+    import tensorflow as tf
+
     from dcgan.trainer import GanTrainer
 
-    original = GanTrainer.train_step
+    replica_step, train_steps = GanTrainer._replica_step, GanTrainer.train_steps
+    returned = []
 
-    def poisoned(self, batch, step):
-        values = original(self, batch, step)
-        if step == 4:
-            values["d_loss"] = float("nan")
+    def poisoned(self, real, step, aug_p, do_g, do_r1):
+        out = replica_step(self, real, step, aug_p, do_g, do_r1)
+        return {**out, "d_loss": out["d_loss"] + tf.where(step == 4, np.nan, 0.0)}
+
+    def counted(self, source, args, first_step, count):
+        values = train_steps(self, source, args, first_step, count)
+        returned.append((first_step, count, len(values)))
         return values
 
-    monkeypatch.setattr(GanTrainer, "train_step", poisoned)
-    config = tiny_config("dcgan", epochs=3)
+    monkeypatch.setattr(GanTrainer, "_replica_step", poisoned)
+    monkeypatch.setattr(GanTrainer, "train_steps", counted)
+    config = tiny_config("dcgan", epochs=3, steps_per_call=3)
     run = create_run(ws, config)
     assert run_training(config, run) == "diverged"
+    assert returned == [(0, 3, 3), (3, 3, 2)]  # the loop left after step 4, not after 5
     status = read_status(run)
     assert status["state"] == "diverged" and status["step"] == 4
-    assert "epoch 2" in status["error"] and "d_loss" in status["error"]
+    assert "epoch 2, step 5" in status["error"] and "d_loss" in status["error"]
     assert "lower both learning rates" in status["error"]
     assert [p.name[:10] for p in list_checkpoints(run)] == ["ckpt-00001"]
+    assert [r["step"] for r in read_metrics(run) if r["kind"] == "step"] == [1, 2, 3, 4]
 
 
 def test_missing_dataset_and_full_disk_fail_with_a_message(ws, tiny_dataset, monkeypatch):
@@ -137,10 +156,10 @@ def test_out_of_memory_advises_a_smaller_batch(ws, tiny_dataset, monkeypatch):
 
     from dcgan.trainer import GanTrainer
 
-    def oom(self, batch, step):
+    def oom(self, source, args, first_step, count):
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
 
-    monkeypatch.setattr(GanTrainer, "train_step", oom)
+    monkeypatch.setattr(GanTrainer, "train_steps", oom)
     config = tiny_config("dcgan")
     run = create_run(ws, config)
     with pytest.raises(DcganError, match="out of memory at batch size 8: reduce the batch"):
@@ -202,8 +221,10 @@ def test_a_long_run_keeps_every_kth_grid_and_tensorboard_image(ws, tiny_dataset,
     assert len(images) == 4
 
 
-def test_evaluation_off_and_held_out_rows_never_trained_on(ws, tiny_dataset, monkeypatch):
-    config = tiny_config("dcgan", epochs=1, eval_every=0)
+@pytest.mark.parametrize("resident", ["on", "off"])
+def test_evaluation_off_and_held_out_rows_never_trained_on(ws, tiny_dataset, monkeypatch,
+                                                           resident):
+    config = tiny_config("dcgan", epochs=1, eval_every=0, resident_data=resident)
     run = create_run(ws, config)
     assert run_training(config, run) == "done"
     assert not [r for r in read_metrics(run) if r["kind"] == "eval"]
@@ -216,7 +237,8 @@ def test_evaluation_off_and_held_out_rows_never_trained_on(ws, tiny_dataset, mon
     original = pipeline.CacheReader.read
     monkeypatch.setattr(pipeline.CacheReader, "read",
                         lambda self, rows: seen.extend(rows) or original(self, rows))
-    config = tiny_config("dcgan", epochs=2, eval_every=1, eval_images=3, steps_per_epoch=0)
+    config = tiny_config("dcgan", epochs=2, eval_every=1, eval_images=3, steps_per_epoch=0,
+                         resident_data=resident)
     run = create_run(ws, config)
     assert run_training(config, run) == "done"
     from dcgan.metrics import eval_split
@@ -225,7 +247,10 @@ def test_evaluation_off_and_held_out_rows_never_trained_on(ws, tiny_dataset, mon
     evals = [r for r in read_metrics(run) if r["kind"] == "eval"]
     assert split.held_out and all(r["held_out"] for r in evals)
     assert read_status(run)["steps_per_epoch"] == 29 // 8
-    assert len(seen) >= 3 + 3 + 2 * 3 * 8  # reference, floor, 2 epochs of 3 batches
+    if resident == "on":  # reference, floor, then the 29 training rows once, into memory
+        assert len(seen) == 3 + 3 + 29
+    else:  # reference, floor, 2 epochs of 3 batches read from disk
+        assert len(seen) >= 3 + 3 + 2 * 3 * 8
     # each reference row is read once, by the evaluator; training never draws it
     assert [seen.count(row) for row in split.reference] == [1, 1, 1]
     assert all(seen.count(row) >= 2 for row in split.floor)  # floor rows are trained on
