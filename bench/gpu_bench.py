@@ -36,7 +36,14 @@ def images_per_s(name: str, cache: Path, overrides: dict, quick: bool) -> tuple[
 
     from bench.train_bench import steps_per_second
     from dcgan.config import preset
-    from dcgan.pipeline import CacheReader, ResidentImages, input_spec, make_dataset, resident_fits
+    from dcgan.pipeline import (
+        CacheReader,
+        CacheRows,
+        ResidentImages,
+        input_spec,
+        make_dataset,
+        resident_fits,
+    )
     from dcgan.trainer import STREAMED, GanTrainer, setup_device
 
     config = preset(name).with_overrides(**{**TODAY, **overrides})
@@ -49,7 +56,7 @@ def images_per_s(name: str, cache: Path, overrides: dict, quick: bool) -> tuple[
     per_epoch = len(reader) // t.batch_size
     mode = config.data.resident_data
     if mode == "on" or (mode == "auto" and resident_fits(len(reader) * reader.row_bytes)):
-        source = ResidentImages(reader.read(np.arange(len(reader))), spec)
+        source = ResidentImages(CacheRows(reader, np.arange(len(reader))), spec)
         args_fn, where = source.args, "in memory"
     else:
         batches = iter(device.strategy.experimental_distribute_dataset(

@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import ROOT, Report
-from bench.quality_bench import IMAGE_POINTS, POINTS, preset_contender, train_for
+from bench.quality_bench import (
+    IMAGE_POINTS,
+    POINTS,
+    equal_images_table,
+    preset_contender,
+    train_for,
+)
 from dcgan.config import DEFAULT_PRESET
 
 FULL = {"budget": 600.0, "images": 10_000, "eval_images": 512}
@@ -99,11 +105,7 @@ def run(quick: bool = False, out_dir: Path = ROOT, budget: float | None = None) 
         "|---|---:|" + "---:|" * len(points),
         *time_rows,
         "",
-        "Equal images (— = not reached):",
-        "",
-        "| policy | " + " | ".join(f"@ {n:,} img" for n in counts) + " |",
-        "|---|" + "---:|" * len(counts),
-        *image_rows,
+        *equal_images_table("policy", counts, image_rows),
         "",
         f"bf16 over float32: **{speed:.2f}x** the images/s; SWD at the end **{swd_ratio:.2f}x** "
         f"float32's (below 1 = better); MS-SSIM {final['bf16']['ms_ssim']:.3f} vs "

@@ -305,11 +305,7 @@ def _scenario(scenario: str, chosen: list[str], settings: dict, cache: Path, eva
         "|---|---|---:|---:|---:|" + "---:|" * len(points) + "---:|",
         *time_table,
         "",
-        "Equal images trained (— = not reached within the budget):",
-        "",
-        "| contender | " + " | ".join(f"@ {n:,} img" for n in counts) + " |",
-        "|---|" + "---:|" * len(counts),
-        *image_table,
+        *equal_images_table("contender", counts, image_table),
         "",
         f"Memorisation: median RMS distance (grey levels) of the 512 samples to their nearest "
         f"training image (last column) vs held-out real images' **{nearest_real:.1f}**.",
@@ -325,6 +321,13 @@ def _scenario(scenario: str, chosen: list[str], settings: dict, cache: Path, eva
     ]
     report.write()
     return report
+
+
+def equal_images_table(label: str, counts: list[int], rows: list[str]) -> list[str]:
+    """The markdown of the equal-images table: one column per image count."""
+    return ["Equal images trained (— = not reached within the budget):", "",
+            f"| {label} | " + " | ".join(f"@ {n:,} img" for n in counts) + " |",
+            "|---|" + "---:|" * len(counts), *rows]
 
 
 def _goals(scenario: str, default: dict, floor: float, real_ssim: float, ratios: dict,

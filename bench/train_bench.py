@@ -239,10 +239,10 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
 
     # End to end: the CLI job as the app starts it, the default preset, today's path
     # (float32, one step per call, images streamed) vs the defaults (auto precision, K, data).
-    steps, epochs = (2, 2) if quick else (60, 2)
+    steps, epochs = (2, 2) if quick else (60, 3)
     _dataset(home, "bench-e2e", 300 if quick else 4000)
     e2e_args = ["--preset", DEFAULT_PRESET, "--epochs", str(epochs), "--steps-per-epoch",
-                str(steps), "--checkpoint-every", "1", "--log-every", "10", "--eval-every", "0"]
+                str(steps), "--eval-every", "0"]
     if quick:
         e2e_args += ["--g-filters", "8", "--d-filters", "8", "--batch-size", "8"]
     batch = 8 if quick else 64
@@ -302,8 +302,8 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
         "float32 images/s.",
         "",
         f"End to end, `python -m dcgan train --preset {DEFAULT_PRESET}` ({epochs} epochs x "
-        f"{steps} steps, logging every 10 steps, a sample grid, a checkpoint and "
-        f"generator.keras every epoch, evaluation off), from the first logged step to the end:",
+        f"{steps} steps; the preset's logging, a sample grid every epoch, a checkpoint and "
+        f"generator.keras at the end; evaluation off), from the first logged step to the end:",
         f"- today's path (`{' '.join(TODAY)}`: {e2e['today_setup']}): "
         f"**{e2e['today']:.1f} images/s**;",
         f"- the defaults ({e2e['default_setup']}): **{e2e['default']:.1f} images/s**, "

@@ -42,14 +42,16 @@ def parse_policy(policy: str) -> tuple[str, ...]:
     return tuple(t for t in TRANSFORMS if t in names)
 
 
-def adapt_p(p: float, rt: float, target: float, batch: int, ada_images: int) -> float:
-    """ADA's update: p moves by batch / ada_images towards more augmentation when rt > target."""
-    step = batch / ada_images
-    if rt > target:
-        p += step
-    elif rt < target:
-        p -= step
-    return min(max(p, 0.0), 1.0)
+def adapt_p(p, rt, target: float, batch: int, ada_images: int):
+    """ADA's update, in TensorFlow (the train loop runs it on the device): float64 p moves by
+    batch / ada_images towards more augmentation when rt > target, less when below, in [0, 1]."""
+    import tensorflow as tf
+
+    def as_float64(x):  # a Python float exactly, a float32 tensor (D's r_t) widened
+        return tf.cast(x, tf.float64) if tf.is_tensor(x) else tf.constant(x, tf.float64)
+
+    move = tf.sign(as_float64(rt) - target) * (batch / ada_images)
+    return tf.clip_by_value(as_float64(p) + move, 0.0, 1.0)
 
 
 def augment(images, uniforms, p, policy: tuple[str, ...], value_range=(-1.0, 1.0)):

@@ -209,6 +209,20 @@ def resident_fits(nbytes: int, available: int | None = None) -> bool:
     return nbytes <= min(RESIDENT_MAX_BYTES, available // 4)
 
 
+class CacheRows:
+    """Rows `rows` of a cache as a sliceable (N, H, W, 3) sequence, read when sliced."""
+
+    def __init__(self, reader: CacheReader, rows: np.ndarray):
+        self.reader, self.rows = reader, np.asarray(rows)
+        self.shape = (len(self.rows), *reader.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        return self.reader.read(self.rows[part])
+
+
 class ResidentImages:
     """The training rows as one uint8 tensor in memory; batches gathered inside the step.
 
@@ -220,13 +234,19 @@ class ResidentImages:
     of a call, `step_input` runs per step, `replica_batch` per replica.
     """
 
-    def __init__(self, images: np.ndarray, spec: InputSpec):
+    CHUNK = 2048  # rows copied in at a time: peak memory is the set plus one chunk
+
+    def __init__(self, images, spec: InputSpec):
+        """`images`: an (N, H, W, 3) uint8 array, or CacheRows (read chunk by chunk)."""
         import tensorflow as tf
 
         check_enough(len(images), spec.batch_size)
         self.spec, self.count = spec, len(images)
         with tf.device("/cpu:0"):
-            self.images = tf.Variable(images, trainable=False, name="resident_images")
+            self.images = tf.Variable(tf.zeros(images.shape, tf.uint8), trainable=False,
+                                      name="resident_images")
+            for start in range(0, self.count, self.CHUNK):
+                self.images[start:start + self.CHUNK].assign(images[start:start + self.CHUNK])
             self.order = tf.Variable(tf.zeros([self.count], tf.int32), trainable=False,
                                      name="epoch_order")
         self._epoch: int | None = None

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan import losses
-from dcgan.augment import UNIFORMS, augment, parse_policy
+from dcgan.augment import UNIFORMS, adapt_p, augment, parse_policy
 from dcgan.config import Config
 from dcgan.ema import EmaGenerator, ema_beta
 from dcgan.images import to_uint8
@@ -109,7 +109,11 @@ def setup_device(config: Config) -> DeviceSetup:
         policy = auto_policy(gpus, cpu_has_bf16())
     jit = t.jit_compile == "on" or (t.jit_compile == "auto" and bool(gpus))
     where = ", ".join(gpu_names()) if gpus else f"CPU ({os.cpu_count()} cores)"
-    description = (f"{where}; {strategy.num_replicas_in_sync} replica(s); {policy}; "
+    precision = {"mixed_bfloat16": "bf16 mixed precision",
+                 "mixed_float16": "fp16 mixed precision"}.get(policy, policy)
+    if policy == "mixed_bfloat16" and not gpus:
+        precision += " (CPU bf16 instructions)" if cpu_has_bf16() else " (asked for)"
+    description = (f"{where}; {strategy.num_replicas_in_sync} replica(s); {precision}; "
                    f"XLA {'on' if jit else 'off'}")
     return DeviceSetup(strategy, policy, jit, description)
 
@@ -147,19 +151,15 @@ class GanTrainer:
                 if t.ema_half_life > 0 else None
         d = config.data
         self.policy = parse_policy(d.augment_policy) if d.augment != "off" else ()
-        # ADA's p lives on the device: the compiled loop updates it after every step.
-        self._p = tf.Variable(self.augment_p_start, dtype=tf.float64, trainable=False)
+        # The augmentation probability (fixed, or ADA's, which starts at 0) lives on the
+        # device: the compiled loop updates ADA's after every step.
+        self._p = tf.Variable(d.augment_p if d.augment == "fixed" else 0.0, dtype=tf.float64,
+                              trainable=False)
         self._replica_fn = tf.function(self._replica_step, jit_compile=device.jit)
         self._blocks: dict[object, object] = {}
         shown = self.inference_generator
         self._sample = tf.function(lambda z: shown(z, training=False), reduce_retracing=True)
         self._last_g_loss: float | None = None
-
-    @property
-    def augment_p_start(self) -> float:
-        """ADA's p before any step: the fixed p, or 0 for the adaptive one."""
-        d = self.config.data
-        return d.augment_p if d.augment == "fixed" else 0.0
 
     @property
     def augment_p(self) -> float:
@@ -180,14 +180,12 @@ class GanTrainer:
         """
         d = self.config.data
         adaptive = bool(self.policy) and d.augment == "adaptive"
-        ada_step = tf.constant(self.global_batch / d.ada_images, tf.float64)
-        ada_target = tf.constant(d.ada_target, tf.float64)
 
-        @tf.function(reduce_retracing=True)  # betas' length varies with K: one shape-free trace
+        @tf.function(reduce_retracing=True)
         def block(args, offset, first_step, count, betas):
-            arrays = tuple(tf.TensorArray(tf.float32, size=count) for _ in STEP_KEYS)
+            table = tf.TensorArray(tf.float32, size=count, element_shape=[len(STEP_KEYS)])
 
-            def body(i, finite, arrays):
+            def body(i, finite, table):
                 step = first_step + tf.cast(i, tf.int64)
                 aug_p = tf.cast(self._p, tf.float32)
                 # Two runs: strategy.run must be given the compiled (XLA on GPUs) step itself,
@@ -200,20 +198,16 @@ class GanTrainer:
                     self.ema.update(betas[i])
                 out = {k: self.strategy.reduce("SUM", v, axis=None)
                        for k, v in per_replica.items()}
-                if adaptive:  # ADA: p moves by batch / ada_images towards sign(r_t - target)
-                    rt = tf.cast(out["d_real_sign"], tf.float64)
-                    move = tf.where(rt > ada_target, ada_step,
-                                    tf.where(rt < ada_target, -ada_step, tf.zeros_like(rt)))
-                    self._p.assign(tf.clip_by_value(self._p + move, 0.0, 1.0))
+                if adaptive:
+                    self._p.assign(adapt_p(self._p, out["d_real_sign"], d.ada_target,
+                                           self.global_batch, d.ada_images))
                 out["augment_p"] = aug_p
                 values = tf.stack([out.get(k, tf.constant(0.0)) for k in STEP_KEYS])
-                arrays = tuple(a.write(i, v) for a, v in zip(arrays, tf.unstack(values),
-                                                              strict=True))
-                return i + 1, tf.reduce_all(tf.math.is_finite(values)), arrays
+                return i + 1, tf.reduce_all(tf.math.is_finite(values)), table.write(i, values)
 
-            n, _, arrays = tf.while_loop(lambda i, ok, _: tf.logical_and(i < count, ok), body,
-                                         (tf.constant(0), tf.constant(True), arrays))
-            return n, tuple(a.stack() for a in arrays)
+            n, _, table = tf.while_loop(lambda i, ok, _: tf.logical_and(i < count, ok), body,
+                                        (tf.constant(0), tf.constant(True), table))
+            return n, table.stack()
         return block
 
     def _global_noise(self, step, stream, shape, kind="normal"):
@@ -353,12 +347,10 @@ class GanTrainer:
             # Padded to CallSize.MAX so that every K up to it shares one trace.
             betas = [ema_beta(s * gb, gb, t.ema_half_life, t.ema_rampup)
                      for s in range(step, step + run)] + [0.0] * (CallSize.MAX - run)
-            n, arrays = self._blocks[key](args, tf.constant(step - first_step),
-                                          tf.constant(step, tf.int64),
-                                          tf.constant(run, tf.int32),
-                                          tf.constant(betas, tf.float32))
-            table = np.stack([a.numpy() for a in arrays], axis=1)[:int(n)]
-            for j, row in enumerate(table):
+            n, table = self._blocks[key](args, tf.constant(step - first_step),
+                                         tf.constant(step, tf.int64), tf.constant(run, tf.int32),
+                                         tf.constant(betas, tf.float32))
+            for j, row in enumerate(table.numpy()[:int(n)]):
                 out.append(self._host_values(dict(zip(STEP_KEYS, map(float, row), strict=True)),
                                              step + j))
             if int(n) < run:  # a step was not finite: the loop left after it

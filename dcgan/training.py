@@ -109,7 +109,7 @@ class _Loop:
 
     def _open_input(self, cache: Path, reader, spec, train_rows) -> None:
         """Hold the training rows in memory when they fit (or are asked to), else stream."""
-        from dcgan.pipeline import ResidentImages, make_dataset, resident_fits
+        from dcgan.pipeline import CacheRows, ResidentImages, make_dataset, resident_fits
         from dcgan.trainer import STREAMED
 
         mode = self.config.data.resident_data
@@ -121,7 +121,7 @@ class _Loop:
                              "(multiworker); use 'auto' or 'off'")
         if not multiworker and (mode == "on" or (mode == "auto" and resident_fits(nbytes))):
             rows = np.arange(len(reader)) if train_rows is None else train_rows
-            self.data = ResidentImages(reader.read(rows), spec)
+            self.data = ResidentImages(CacheRows(reader, rows), spec)
             self.source, self.input = self.data, f"in memory ({nbytes / 2**20:.1f} MB)"
             return
         dataset = make_dataset(cache, spec, start_epoch=self.epoch,

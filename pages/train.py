@@ -222,6 +222,18 @@ selected = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids els
 run_dir = ws.runs_dir / selected
 
 
+def device_line(status: dict) -> str:
+    """Where and how the job computes: device, precision, XLA, images, steps per call."""
+    parts = [f"Device: {status['device']}"]
+    if status.get("input"):
+        parts.append(f"images {status['input']}")
+    if status.get("steps_per_call"):
+        k = int(status["steps_per_call"])
+        auto = " (chosen from the step time)" if status.get("steps_per_call_auto") else ""
+        parts.append(f"{k} step{'s' if k != 1 else ''} per compiled call{auto}")
+    return " · ".join(parts)
+
+
 def _smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
     out, last = np.empty(len(values)), None
     for i, v in enumerate(values.tolist()):
@@ -380,7 +392,7 @@ def status_view() -> None:
     c2.metric("ETA", time.strftime("%H:%M:%S", time.gmtime(eta)) if eta else "—")
     c3.metric("Epoch", f"{epoch}/{epochs}")
     if status.get("device"):
-        st.caption(f"Device: {status['device']}")
+        st.caption(device_line(status))
     alive = state in ALIVE
     if c4.button("Stop", key="train_stop", disabled=not alive or state == "stopping"):
         stop_job(run_dir)

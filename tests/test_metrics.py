@@ -184,6 +184,21 @@ def test_evaluator_scores_and_caches_its_baseline(tmp_path, portraits):
     assert metrics.Evaluator(cache, 32, 0, baseline).baseline()["swd_floor"] != 123.0
 
 
+@pytest.mark.parametrize("keep_sorted", [True, False])
+def test_the_evaluators_cached_reference_gives_identical_values(tmp_path, portraits,
+                                                                 monkeypatch, keep_sorted):
+    """Kept sorted projections (or only descriptors, over the memory cap): same floats."""
+    if not keep_sorted:
+        monkeypatch.setattr(metrics, "SWD_SORTED_MAX_BYTES", 0)
+    cache = write_cache(tmp_path / "data", portraits)
+    evaluator = metrics.Evaluator(cache, 48, seed=3)
+    for fake in (portraits[100:148], blurred(portraits[140:188], 1.5)):
+        assert evaluator.quality(fake) == metrics.quality(fake, evaluator.reference, 3)
+    assert evaluator._swd_reference.keep_sorted is keep_sorted
+    with pytest.raises(ValueError, match="needs 48"):
+        evaluator._swd_reference.distance(portraits[:10])
+
+
 def test_describe_is_one_readable_line():
     text = metrics.describe({"swd": 41.23, "swd_floor": 9.8, "ms_ssim": 0.21,
                              "ms_ssim_real": 0.18})

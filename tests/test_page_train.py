@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from dcgan.jobs import hold_job_lock
 from dcgan.runs import create_run
+from dcgan.trainer import cpu_has_bf16
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "train.py")
 
@@ -134,6 +135,10 @@ def test_dashboard_shows_the_runs_numbers(ws, finished_run):
     size = sum(p.stat().st_size for p in finished_run.rglob("*") if p.is_file())
     assert f"This run uses {size / 1e6:,.1f} MB on disk" in texts(at.caption)
     assert at.button(key="train_stop").disabled and at.button(key="train_resume").disabled
+    device = next(str(c.value) for c in at.caption if str(c.value).startswith("Device: CPU"))
+    assert "XLA off · images in memory (0.4 MB) · " in device  # the precision before it
+    assert ("mixed precision" in device) == cpu_has_bf16()
+    assert "per compiled call (chosen from the step time)" in device
     table = runs_table(at)
     assert list(table.index) == [finished_run.name] and list(table["epoch"]) == ["2/2"]
     assert list(table["state"]) == ["done"]
