@@ -63,7 +63,7 @@ def images_per_s(name: str, cache: Path, overrides: dict, quick: bool) -> tuple[
             make_dataset(cache, spec)))
         source, args_fn, where = STREAMED, (lambda epoch, batch: batches), "streamed"
     rate = steps_per_second(trainer, source, args_fn, per_epoch, t.steps_per_call,
-                            0.5 if quick else 3.0) * t.batch_size
+                            0.5 if quick else 5.0) * t.batch_size
     return rate, f"{device.description}; {where}"
 
 

@@ -97,10 +97,12 @@ def steps_per_second(trainer, source, args_fn, per_epoch: int, k: int,
         size.observe(done, time.perf_counter() - started)
         return done
 
-    for _ in range(3):  # trace, then let the automatic K settle
+    # Trace every step kind (WGAN-GP's generator step comes at step n_critic - 1), then let
+    # the automatic K settle; then at least `seconds` and 6 steps are timed.
+    while step < max(3, trainer.config.train.n_critic + 1) or size.calls < 3:
         step += call()
     start, first = time.perf_counter(), step
-    while time.perf_counter() - start < seconds:
+    while time.perf_counter() - start < seconds or step - first < 6:
         step += call()
     return (step - first) / (time.perf_counter() - start)
 

@@ -458,11 +458,11 @@ class CallSize:
     def __init__(self, fixed: int = 0):
         self.fixed = fixed
         self.k = fixed or 1
-        self._calls = 0
+        self.calls = 0
 
     def observe(self, steps: int, seconds: float) -> None:
-        self._calls += 1
-        if self.fixed or self._calls < 2 or steps < 1 or seconds <= 0:
+        self.calls += 1
+        if self.fixed or self.calls < 2 or steps < 1 or seconds <= 0:
             return
         self.k = int(min(self.MAX, max(1, self.TARGET_S * steps / seconds)))
 

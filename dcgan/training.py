@@ -201,17 +201,20 @@ class _Loop:
                     else self.batches
                 started = time.perf_counter()
                 results = self.trainer.train_steps(self.source, args, self.step, count)
-                self.call_size.observe(len(results), time.perf_counter() - started)
-                for values in results:
+                seconds = time.perf_counter() - started
+                self.call_size.observe(len(results), seconds)
+                for j, values in enumerate(results):
                     if not all(np.isfinite(v) for v in values.values()):
                         return self.diverged(values)
-                    self.after_step(values)
+                    # a call's steps are timed as equal shares of it, for images/s
+                    self.after_step(values, started + (j + 1) * seconds / len(results))
             self.end_epoch()
         self.status(state="done", images_per_s=None, eta_s=None, finished=time.time())
         return "done"
 
-    def after_step(self, values: dict[str, float]) -> None:
-        """Count one finished step: epoch means, the step log and status, progress_fn."""
+    def after_step(self, values: dict[str, float], now: float) -> None:
+        """Count one step, finished at perf_counter time `now`: epoch means, the step log
+        and status (images/s over the steps since the last log), progress_fn."""
         t = self.config.train
         self.step += 1
         self.batch_in_epoch += 1
@@ -221,9 +224,9 @@ class _Loop:
             self.epoch_sums[key] = self.epoch_sums.get(key, 0.0) + value
             self.epoch_counts[key] = self.epoch_counts.get(key, 0) + 1
         if self.step % t.log_every == 0 or self.batch_in_epoch == self.steps_per_epoch:
-            elapsed = time.perf_counter() - window_start
+            elapsed = now - window_start
             rate = window_images / elapsed if elapsed > 0 else 0.0
-            self.window = time.perf_counter(), 0
+            self.window = now, 0
             self.log({"kind": "step", "epoch": self.epoch, "step": self.step,
                       "time": time.time(), **values, "images_per_s": rate,
                       "g_lr": t.g_lr, "d_lr": t.d_lr})

@@ -44,6 +44,8 @@ def test_paper_and_wgan_presets():
         ("loss", "mse", "loss: 'mse' is not one of bce, wgan-gp, hinge"),
         ("arch", "stylegan", "arch: 'stylegan' is not one of ml241, dcgan"),
         ("g_depth", 9, "g_depth: 9 is out of range; allowed: 2 to 6"),
+        ("steps_per_call", -1, "steps_per_call: -1 is out of range; allowed: 0 to 1024"),
+        ("resident_data", "gpu", "resident_data: 'gpu' is not one of auto, on, off"),
     ],
 )
 def test_validate_names_the_field_and_range(field, value, message):
