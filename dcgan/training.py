@@ -99,8 +99,12 @@ class _Loop:
                                           for a in v) + (50 << 20))
         self.history = [r for r in read_metrics(run_dir) if r.get("kind") in ("epoch", "eval")]
         self.noise = fixed_noise(run_dir, config)
+        self.multiworker = isinstance(self.device.strategy,
+                                      tf.distribute.MultiWorkerMirroredStrategy)
         self._open_input(cache, reader, input_spec(config), train_rows)
-        self.call_size = CallSize(t.steps_per_call)
+        # The workers of several machines must make the same calls (their all-reduces pair
+        # up call by call), so K is not measured there: --steps-per-call, or 1.
+        self.call_size = CallSize(t.steps_per_call or (1 if self.multiworker else 0))
         self.writer = tf.summary.create_file_writer(str(run_dir / "tensorboard")) \
             if self.is_chief else None
         # Per-key sums and counts: some values come only from some steps (r1: lazy R1 steps).
@@ -114,8 +118,7 @@ class _Loop:
 
         mode = self.config.data.resident_data
         nbytes = self.train_images * reader.row_bytes
-        multiworker = isinstance(self.device.strategy,
-                                 self.tf.distribute.MultiWorkerMirroredStrategy)
+        multiworker = self.multiworker
         if mode == "on" and multiworker:
             raise DcganError("resident_data: 'on' is not available with several machines "
                              "(multiworker); use 'auto' or 'off'")
@@ -184,7 +187,7 @@ class _Loop:
         t = self.config.train
         self.status(state="running", pid=os.getpid(), device=self.device.description,
                     input=self.input, steps_per_call=self.call_size.k,
-                    steps_per_call_auto=not t.steps_per_call,
+                    steps_per_call_auto=not self.call_size.fixed,
                     started=time.time(), resumed_from=self.resumed_from, error=None,
                     train_images=self.train_images,
                     warnings=run_warnings(self.history, t.loss, self.config.data.augment,

@@ -43,7 +43,7 @@ def test_quick_train_bench_writes_its_figures(tmp_path):
                  "tiny_steps_per_s_k1", "tiny_steps_per_s_auto_k", "evaluation_seconds_after",
                  "peak_rss_mb_300_images", "peak_rss_mb_1200_images"):
         assert results[f"train.{name}"]["value"] > 0
-    assert "(in memory)" in text  # the RSS line says where each dataset's images were
+    assert "images: " in text and "(in memory (" in text  # where each RSS run's images were
 
 
 def test_quick_gpu_and_precision_benches_run_on_the_cpu(tmp_path):

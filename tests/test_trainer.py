@@ -279,6 +279,7 @@ def test_two_local_workers_train_together(tmp_path):
     status = json.loads((chief / "status.json").read_text())
     assert (status["state"], status["step"]) == ("done", 4)
     assert "2 replica(s)" in status["device"]
+    assert status["input"] == "streamed from disk" and status["steps_per_call"] == 1
     assert len(list((chief / "checkpoints").glob("ckpt-*.npz"))) == 2
     worker = homes[1] / "GAN_MODEL" / "00001-multi"
     assert not list((worker / "checkpoints").glob("ckpt-*.npz"))  # only the chief writes
