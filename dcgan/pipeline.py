@@ -251,10 +251,6 @@ class ResidentImages:
                                      name="epoch_order")
         self._epoch: int | None = None
 
-    @property
-    def nbytes(self) -> int:
-        return self.count * int(np.prod(self.images.shape[1:]))
-
     def args(self, epoch: int, batch: int):
         """The call arguments for steps from batch `batch` of epoch `epoch` (same epoch)."""
         import tensorflow as tf

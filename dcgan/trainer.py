@@ -465,7 +465,3 @@ class CallSize:
         if self.fixed or self.calls < 2 or steps < 1 or seconds <= 0:
             return
         self.k = int(min(self.MAX, max(1, self.TARGET_S * steps / seconds)))
-
-
-def all_finite(values: dict[str, float]) -> bool:
-    return all(np.isfinite(v) for v in values.values())
