@@ -304,10 +304,19 @@ def eval_split(count: int, n: int, seed: int) -> EvalSplit:
     return EvalSplit(reference, floor, train_rows, held_out)
 
 
-def quality(fake: np.ndarray, reference: np.ndarray, seed: int = 0,
-            pairs: int = 1000) -> dict[str, float]:
-    """SWD (per level and mean), colour distance of `fake` to `reference`; MS-SSIM of `fake`."""
-    return {**swd(fake, reference, seed), "color_dist": color_distance(fake, reference, seed),
+def quality(fake: np.ndarray, reference: np.ndarray, seed: int = 0, pairs: int = 1000,
+            prepared: SwdReference | None = None) -> dict[str, float]:
+    """SWD (per level and mean), colour distance of `fake` to `reference`; MS-SSIM of `fake`.
+
+    `prepared`, the SwdReference of `reference` (same seed and size as `fake`), saves its
+    side of SWD; `fake`'s pyramid is then shared by SWD and colour. Same values either way.
+    """
+    if prepared is None:
+        swd_part, low_passes = swd(fake, reference, seed), None
+    else:
+        pyramid = laplacian_pyramid(fake)
+        swd_part, low_passes = prepared.distance(fake, pyramid), (pyramid[-1], prepared.low_pass)
+    return {**swd_part, "color_dist": color_distance(fake, reference, seed, low_passes),
             "ms_ssim": ms_ssim_diversity(fake, pairs, seed)}
 
 
@@ -465,11 +474,7 @@ class Evaluator:
             keep = 3 * SWD_DIRECTIONS * SWD_REPEATS \
                 * SWD_PATCHES_PER_IMAGE * self.split.size * 4 <= SWD_SORTED_MAX_BYTES
             self._swd_reference = SwdReference(self.reference, self.seed, keep_sorted=keep)
-        pyramid = laplacian_pyramid(fake)
-        return {**self._swd_reference.distance(fake, pyramid),
-                "color_dist": color_distance(fake, self.reference, self.seed,
-                                             (pyramid[-1], self._swd_reference.low_pass)),
-                "ms_ssim": ms_ssim_diversity(fake, 1000, self.seed)}
+        return quality(fake, self.reference, self.seed, prepared=self._swd_reference)
 
     def latents(self, latent_dim: int) -> np.ndarray:
         """The fixed (n, latent_dim) float32 noise every evaluation of a run uses."""

@@ -118,11 +118,11 @@ class _Loop:
 
         mode = self.config.data.resident_data
         nbytes = self.train_images * reader.row_bytes
-        multiworker = self.multiworker
-        if mode == "on" and multiworker:
+        if mode == "on" and self.multiworker:
             raise DcganError("resident_data: 'on' is not available with several machines "
                              "(multiworker); use 'auto' or 'off'")
-        if not multiworker and (mode == "on" or (mode == "auto" and resident_fits(nbytes))):
+        if not self.multiworker and (mode == "on" or
+                                     (mode == "auto" and resident_fits(nbytes))):
             rows = np.arange(len(reader)) if train_rows is None else train_rows
             self.data = ResidentImages(CacheRows(reader, rows), spec)
             self.source, self.input = self.data, f"in memory ({nbytes / 2**20:.1f} MB)"
