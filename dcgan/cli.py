@@ -318,6 +318,85 @@ def cmd_evaluate(args: argparse.Namespace, ws: Workspace) -> int:
     return 0
 
 
+def _chosen_generator(args: argparse.Namespace, ws: Workspace):
+    """(generator, run_dir, checkpoint) of --run [--checkpoint] or --demo (run_dir None)."""
+    from dcgan.checkpoints import list_checkpoints
+    from dcgan.export import load_demo_generator, load_run_generator
+    from dcgan.runs import resolve_run
+
+    if args.demo:
+        return load_demo_generator(), None, None
+    run_dir = resolve_run(ws, args.run)
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints:
+        raise DcganError(f"run {run_dir.name} has no checkpoint yet: train it first")
+    checkpoint = find_checkpoint(run_dir, args.checkpoint) if args.checkpoint \
+        else checkpoints[-1]
+    return load_run_generator(run_dir, checkpoint), run_dir, checkpoint
+
+
+def cmd_project(args: argparse.Namespace, ws: Workspace) -> int:
+    """Project photos into the generator's latent space; write what was found."""
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from dcgan.export import latent_json, latent_npy, png_bytes
+    from dcgan.images import image_grid
+    from dcgan.projection import Projector, Settings, photo_pixels, run_discriminator
+
+    settings = Settings(steps=args.steps, restarts=args.restarts, seed=args.seed,
+                        candidates=max(Settings.candidates, args.restarts))
+    try:
+        settings.check()
+    except ValueError as exc:
+        raise DcganError(f"--{str(exc).replace('_', '-')}") from None
+    targets = []
+    for name in args.images:
+        try:
+            targets.append((Path(name), photo_pixels(Path(name).read_bytes())))
+        except OSError as exc:
+            raise DcganError(f"{name}: cannot read it ({exc.strerror or exc})") from None
+        except DcganError as exc:
+            raise DcganError(f"{name}: {exc}") from None
+    generator, run_dir, checkpoint = _chosen_generator(args, ws)
+    discriminator = run_discriminator(run_dir, checkpoint) if run_dir is not None else None
+    projector = Projector(generator, discriminator)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for path, target in targets:
+        found = projector.project(target, settings)
+        stem = path.stem
+        (out / f"{stem}_reconstruction.png").write_bytes(png_bytes(found.image))
+        (out / f"{stem}_latent.npy").write_bytes(latent_npy(found.z))
+        (out / f"{stem}_latent.json").write_bytes(latent_json(
+            found.z, photo=path.name, generator=generator.label, rms=found.rms,
+            steps=found.steps, restarts=settings.restarts, seed=settings.seed))
+        side = image_grid(np.stack([target, found.image]), columns=2)
+        (out / f"{stem}_side_by_side.png").write_bytes(
+            png_bytes(side.resize((side.width * 4, side.height * 4), Image.Resampling.NEAREST)))
+        print(f"{path.name}: RMS {found.rms:.1f} grey levels, |z| "
+              f"{float(np.linalg.norm(found.z)):.2f}, {found.steps} steps in "
+              f"{found.seconds:.1f} s -> {out / (stem + '_side_by_side.png')}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, ws: Workspace) -> int:
+    """Write a generator bundle (zip): generator, card, labelled and PCA directions."""
+    from pathlib import Path
+
+    from dcgan.bundle import bundle_of
+
+    generator, run_dir, checkpoint = _chosen_generator(args, ws)
+    data = bundle_of(ws, generator, run_dir, checkpoint)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    print(f"{generator.label} -> {out} ({len(data) / 2**20:.1f} MiB)")
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace, ws: Workspace) -> int:
     from dcgan.jobs import runs_with_state
     from dcgan.runs import disk_bytes
@@ -348,6 +427,14 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         else:
             group.add_argument(flag, dest=name, type=kind, default=argparse.SUPPRESS,
                                metavar=kind.__name__.upper(), help=values)
+
+
+def _add_generator_flags(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", help="run id, number or path")
+    which.add_argument("--demo", action="store_true", help="the bundled demo generator")
+    p.add_argument("--checkpoint", default=None,
+                   help="with --run: epoch number or file name (default: the latest)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -392,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", formatter_class=fmt,
                        help="train a new run, or continue one (--resume)")
     from dcgan.config import PRESETS
+    from dcgan.projection import Settings
 
     p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
                    help="named settings to start from")
@@ -428,6 +516,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generated and real images (at most half the dataset is used)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("project", formatter_class=fmt,
+                       help="find the latent of photos: reconstruction, latent, side by side")
+    _add_generator_flags(p)
+    p.add_argument("images", nargs="+", help="photo files (cropped and resized like prepare)")
+    p.add_argument("--out", default="projected", help="output folder")
+    p.add_argument("--steps", type=int, default=Settings.steps, help="optimisation steps")
+    p.add_argument("--restarts", type=int, default=Settings.restarts,
+                   help="starting points optimised together")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the search")
+    p.set_defaults(func=cmd_project)
+
+    p = sub.add_parser("export", formatter_class=fmt,
+                       help="write a generator bundle (zip) that Explore can upload")
+    _add_generator_flags(p)
+    p.add_argument("--out", default="generator-bundle.zip", help="output zip file")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("runs", formatter_class=fmt, help="list training runs and states")
     p.set_defaults(func=cmd_runs)

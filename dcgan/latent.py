@@ -140,6 +140,8 @@ def top_singular(a: np.ndarray, k: int, seed: int = 0, oversample: int = 10,
     return s[:k], vt[:k]
 
 
+PCA_SAMPLES = 2000  # samples and components of the directions Explore shows and bundles keep
+PCA_COMPONENTS = 8
 PCA_CACHE_FILES = 64  # newest kept; one is ~4 KB per 100-d latent
 
 

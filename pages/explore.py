@@ -34,6 +34,8 @@ from dcgan.export import (
 )
 from dcgan.images import image_grid
 from dcgan.latent import (
+    PCA_COMPONENTS,
+    PCA_SAMPLES,
     apply_directions,
     interpolate,
     labelled_direction,
@@ -52,7 +54,7 @@ from pages.common import show_error, workspace
 
 ws = workspace()
 st.title("Explore")
-SLIDERS = 8
+SLIDERS = PCA_COMPONENTS
 
 
 @st.cache_resource(show_spinner="Loading the generator...", max_entries=4)
@@ -71,7 +73,6 @@ def _uploaded_generator(digest: str, name: str, _data: bytes):
 
 
 # --- PCA directions: after the first portrait, then from memory or disk ------------------------
-PCA_SAMPLES = 2000
 
 
 @st.cache_resource
