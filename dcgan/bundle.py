@@ -118,6 +118,25 @@ def bundle_of(ws, generator: RunGenerator, run_dir: Path | None = None,
                         directions, pca)
 
 
+def card_summary(card_data: dict) -> str:
+    """One line about a card: data, epoch and quality where known."""
+    parts = []
+    if card_data.get("dataset"):
+        size = card_data.get("train_images")
+        parts.append(f"trained on {card_data['dataset']}"
+                     + (f" ({size:,} images)" if isinstance(size, int) else ""))
+    if card_data.get("epoch") is not None:
+        parts.append(f"epoch {card_data['epoch']}")
+    q = card_data.get("quality") or {}
+    if isinstance(q.get("swd"), int | float) and isinstance(q.get("swd_floor"), int | float):
+        parts.append(f"SWD {q['swd']:.1f} ({q['swd'] / q['swd_floor']:.1f}x the real floor)")
+    if isinstance(q.get("ms_ssim"), int | float):
+        real = q.get("ms_ssim_real")
+        parts.append(f"MS-SSIM {q['ms_ssim']:.3f}"
+                     + (f" (real {real:.3f})" if isinstance(real, int | float) else ""))
+    return ", ".join(parts) or "no training record"
+
+
 def card(generator: RunGenerator, *, source: str, epoch: int | None = None,
          quality: dict | None = None, train_images: int | None = None,
          config: dict | None = None) -> dict:

@@ -265,18 +265,19 @@ def _laplacian(x):
 
 
 def _feature_model(discriminator):
-    """D's last 4-D activation (before any minibatch layer), as a model; None if it has none."""
+    """D's last 4-D activation before its minibatch and logit layers, as a model (None if
+    it has none): what D has seen of one image, not its verdict."""
     import keras
 
     chosen = None
     for layer in discriminator.layers[1:]:
-        if "mbstd" in layer.name:
+        if layer.name.startswith(("mbstd", "logit")):
             break
         if len(layer.output.shape) == 4:
             chosen = layer
     if chosen is None:
         return None
-    sub = keras.Model(discriminator.inputs, chosen.output)
+    sub = keras.Model(discriminator.input, chosen.output)
     return lambda x: sub(x, training=False)
 
 

@@ -6,12 +6,16 @@ TensorFlow loads only when a generator is first opened (st.cache_resource), not 
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
+from dcgan.bundle import card_for, card_summary, read_bundle, write_bundle
 from dcgan.checkpoints import list_checkpoints
 from dcgan.cli import BUILTIN_DATASET
 from dcgan.errors import DcganError
@@ -47,14 +51,19 @@ from dcgan.latent import (
     z_from_seed,
     z_from_seeds,
 )
-from dcgan.metrics import nearest_images
+from dcgan.metrics import eval_split, nearest_images
 from dcgan.pipeline import CacheReader
+from dcgan.projection import Projector, Settings, photo_pixels, run_discriminator
 from dcgan.runs import list_runs, load_directions, save_direction
 from pages.common import show_error, workspace
 
 ws = workspace()
 st.title("Explore")
 SLIDERS = PCA_COMPONENTS
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", Path(name).stem).strip("-")[:40] or "photo"
 
 
 @st.cache_resource(show_spinner="Loading the generator...", max_entries=4)
@@ -69,7 +78,19 @@ def _demo_generator():
 
 @st.cache_resource(show_spinner="Checking the uploaded generator...", max_entries=2)
 def _uploaded_generator(digest: str, name: str, _data: bytes):
-    return load_generator_file(_data, name)
+    """A .keras / .h5 file, or a bundle (zip): (generator, bundle or None)."""
+    if name.lower().endswith(".zip"):
+        bundle = read_bundle(_data)
+        return bundle.generator, bundle
+    return load_generator_file(_data, name), None
+
+
+@st.cache_resource(show_spinner="Preparing the projector...", max_entries=2)
+def _projector(key: str, _generator, run_path: str | None, checkpoint: str | None):
+    """A Projector for the generator `key` names; a run's checkpoint adds its discriminator."""
+    discriminator = run_discriminator(Path(run_path), Path(run_path) / "checkpoints" /
+                                      checkpoint) if run_path else None
+    return Projector(_generator, discriminator)
 
 
 # --- PCA directions: after the first portrait, then from memory or disk ------------------------
@@ -112,7 +133,7 @@ def _pca_compute(key: str, generator, cache_file: Path | None) -> None:
 runs = [r for r in list_runs(ws) if list_checkpoints(r.path)]
 sources = (["Bundled demo"] if demo_available() else []) + ["Training run", "Upload a generator"]
 source = st.radio("Generator", sources, horizontal=True, key="explore_source")
-generator, run_dir = None, None
+generator, run_dir, checkpoint, bundle = None, None, None, None
 try:
     if source == "Bundled demo":
         generator = _demo_generator()
@@ -128,16 +149,19 @@ try:
         checkpoint = c2.selectbox("Checkpoint", names, key="explore_ckpt")
         generator = _run_generator(str(run_dir), checkpoint)
     else:
-        upload = st.file_uploader("Generator (.keras or .h5), loaded in Keras safe mode",
-                                  type=["keras", "h5"], key="explore_upload")
+        upload = st.file_uploader("Generator: a bundle (.zip, from Export) or a .keras / .h5 "
+                                  "file, loaded in Keras safe mode",
+                                  type=["zip", "keras", "h5"], key="explore_upload")
         if upload is None:
             st.stop()
         data = upload.getvalue()
-        generator = _uploaded_generator(hashlib.sha256(data).hexdigest(), upload.name, data)
+        generator, bundle = _uploaded_generator(hashlib.sha256(data).hexdigest(), upload.name,
+                                                data)
 except DcganError as exc:
     show_error(exc, "Choose another checkpoint or file.")
     st.stop()
-st.caption(f"{generator.label} · latent size {generator.latent_dim}")
+st.caption(f"{generator.label} · latent size {generator.latent_dim}"
+           + (f" · {card_summary(bundle.card)}" if bundle is not None else ""))
 if "explore_flash" in st.session_state:
     st.success(st.session_state.pop("explore_flash"))
 
@@ -152,6 +176,8 @@ try:
 except OSError:  # the checkpoint was pruned meanwhile: directions in memory only
     pca_file = None
 pca_key = f"{generator.label}|{id(generator)}"
+if bundle is not None and bundle.pca is not None:  # the bundle brought its directions
+    _remember(pca_key, bundle.pca)
 pca = _pca_known(pca_key, pca_file)
 directions, explained = pca if pca is not None else (
     np.zeros((0, generator.latent_dim), np.float32), np.zeros(0, np.float32))
@@ -161,6 +187,8 @@ try:
         named = load_demo_directions(generator.latent_dim)
 except DcganError as exc:
     show_error(exc, "The demo's sliders fall back to unnamed PCA directions.")
+if bundle is not None:
+    named.update(bundle.directions)
 if run_dir is not None:
     named.update({name: np.asarray(vector, np.float32)
                   for name, vector in load_directions(run_dir).items()
@@ -174,6 +202,25 @@ directions = np.vstack([np.asarray(v, np.float32)[None] for v in named.values()]
                        + [directions[keep]])
 
 
+with st.expander("Export this generator: one zip to share, or to upload here later"):
+    st.caption("The generator (.keras), its card (latent size, output range, preset and "
+               "config, training data, epoch, SWD and MS-SSIM with the real floor), its named "
+               f"directions ({len(named)}) and its PCA directions. Upload it under "
+               "**Upload a generator** to get all of them back.")
+    if st.button("Make the bundle", key="explore_export", disabled=pca is None,
+                 help="waiting for the PCA directions" if pca is None else None):
+        with st.spinner("Saving the generator..."):
+            made = write_bundle(generator, card_for(
+                generator, run_dir, run_dir / "checkpoints" / checkpoint if run_dir else None,
+                demo=source == "Bundled demo") if bundle is None else bundle.card, named, pca)
+        st.session_state["explore_bundle"] = (pca_key, made)
+    made = st.session_state.get("explore_bundle")
+    if made and made[0] == pca_key:
+        st.download_button(f"Download the bundle ({len(made[1]) / 2**20:.1f} MiB)", made[1],
+                           f"{_slug(generator.label)}-bundle.zip", "application/zip",
+                           key="explore_dl_bundle")
+
+
 def _reset() -> None:
     for key in list(st.session_state):
         if key.startswith(("explore_dir_", "explore_raw_")):
@@ -182,10 +229,31 @@ def _reset() -> None:
 
 def _randomise() -> None:
     st.session_state["explore_seed"] = int(np.random.default_rng().integers(0, 2**31 - 1))
+    _drop_base()
 
 
-portrait, grid, interp, label, compare = st.tabs(
-    ["Portrait", "Grid", "Interpolation", "Label a direction", "Compare checkpoints"])
+# --- photos projected into this generator: {name: Projection}, kept while it stays open -------
+if st.session_state.get("explore_photos_for") != pca_key:
+    st.session_state["explore_photos_for"] = pca_key
+    st.session_state["explore_photos"] = {}
+    for stale in ("explore_base", "explore_search"):
+        st.session_state.pop(stale, None)
+photos: dict = st.session_state["explore_photos"]
+MAX_PHOTOS = 8
+
+
+def _drop_base() -> None:
+    """Back to seeds: the Portrait tab's starting latent is the seed's again."""
+    st.session_state.pop("explore_base", None)
+
+
+def _use_photo(name: str) -> None:
+    st.session_state["explore_base"] = name
+
+
+portrait, photo, grid, interp, label, compare = st.tabs(
+    ["Portrait", "Your photo", "Grid", "Interpolation", "Label a direction",
+     "Compare checkpoints"])
 
 if "explore_pending_seed" in st.session_state:  # "Use this seed" on the Grid tab
     st.session_state["explore_seed"] = st.session_state.pop("explore_pending_seed")
@@ -196,7 +264,9 @@ def portrait_view() -> None:
     """Slider moves rerun this fragment only: ~11 ms of generator + PNG per move."""
     left, right = st.columns([2, 3])
     with left:
-        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="explore_seed")
+        base = photos.get(st.session_state.get("explore_base"))
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="explore_seed",
+                               on_change=_drop_base)
         b1, b2 = st.columns(2)
         b1.button("Randomise", on_click=_randomise, key="explore_random")
         b2.button("Reset sliders", on_click=_reset, key="explore_reset")
@@ -204,7 +274,17 @@ def portrait_view() -> None:
         cut = st.number_input("Resample components beyond (0 = off)", 0.0, 4.0, 0.0, 0.25,
                               key="explore_cut")
         raw = st.toggle("Raw latent dimensions", key="explore_rawdims")
-        z = truncate(z_from_seed(int(seed), generator.latent_dim), psi, cut or None, int(seed))
+        if base is None:
+            z = truncate(z_from_seed(int(seed), generator.latent_dim), psi, cut or None,
+                         int(seed))
+            tag, caption = f"seed{seed:06d}", f"seed {seed}"
+        else:  # a projected photo: the sliders and truncation act on its latent
+            name = st.session_state["explore_base"]
+            z = truncate(base.z, psi)
+            tag, caption = f"photo-{_slug(name)}", f"from your photo {name}"
+            st.info(f"Starting from your photo **{name}** (projected: RMS "
+                    f"{base.rms:.1f} grey levels).")
+            st.button("Back to the seed", on_click=_drop_base, key="explore_unphoto")
         if raw:
             pages = max(1, -(-generator.latent_dim // SLIDERS))
             page = st.number_input("Dimensions page", 1, pages, 1, key="explore_dim_page")
@@ -231,15 +311,15 @@ def portrait_view() -> None:
         method = st.radio("Upscaling", ["lanczos", "nearest"], horizontal=True,
                           key="explore_method")
         big = upscale(image, size, method)
-        st.image(png_bytes(big), caption=f"seed {seed}", width=512)
+        st.image(png_bytes(big), caption=caption, width=512)
         d1, d2, d3 = st.columns(3)
-        d1.download_button("Download PNG", png_bytes(big), f"portrait_seed{seed:06d}_{size}.png",
+        d1.download_button("Download PNG", png_bytes(big), f"portrait_{tag}_{size}.png",
                            "image/png", key="explore_dl_png")
-        d2.download_button("Latent .npy", latent_npy(z), f"latent_seed{seed:06d}.npy",
+        d2.download_button("Latent .npy", latent_npy(z), f"latent_{tag}.npy",
                            "application/octet-stream", key="explore_dl_npy")
-        d3.download_button("Latent .json", latent_json(z, seed=int(seed), truncation=psi),
-                           f"latent_seed{seed:06d}.json", "application/json",
-                           key="explore_dl_json")
+        meta = {"seed": int(seed)} if base is None else {"photo": name}
+        d3.download_button("Latent .json", latent_json(z, **meta, truncation=psi),
+                           f"latent_{tag}.json", "application/json", key="explore_dl_json")
         with st.expander("Memorisation check: the nearest training images"):
             nearest_view(image)
     st.session_state["explore_z"] = z
@@ -277,6 +357,123 @@ def nearest_view(image: np.ndarray) -> None:
                f"near copy. Nearest here: {found[1][0][1]:.1f}.")
 
 
+PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+SLICE_SECONDS = 0.4  # of projection per fragment run: a Stop click is seen between slices
+
+
+def _photo_target() -> tuple[np.ndarray | None, str | None]:
+    """The photo chosen on the tab as (64x64 uint8, its name), or (None, None)."""
+    how = st.radio("Photo from", ["Upload", "A prepared dataset"], horizontal=True,
+                   key="explore_ph_from")
+    if how == "Upload":
+        upload = st.file_uploader("A photo (JPEG, PNG, WebP, BMP, GIF or TIFF); its centre "
+                                  "square is resized to 64x64, as an import does",
+                                  type=PHOTO_TYPES, key="explore_ph_upload")
+        if upload is None:
+            return None, None
+        try:
+            return photo_pixels(upload.getvalue()), upload.name
+        except DcganError as exc:
+            show_error(exc, "Choose another photo: the rules of a dataset import apply.")
+            return None, None
+    prepared = {i.name: i.prepared_images for i in ws.list_datasets() if i.prepared_images}
+    if not prepared:
+        st.caption("No prepared dataset yet: prepare one on the Dataset page.")
+        return None, None
+    trained_on = generator.config.data.dataset if generator.config else None
+    c1, c2 = st.columns(2)
+    names = list(prepared)
+    name = c1.selectbox("Dataset", names, names.index(trained_on) if trained_on in names else 0,
+                        key="explore_ph_dataset")
+    row = int(c2.number_input("Image number", 0, prepared[name] - 1, 0, key="explore_ph_row"))
+    if name == trained_on and generator.config.train.eval_every:
+        t = generator.config.train
+        split = eval_split(prepared[name], t.eval_images, t.seed)
+        if split.held_out:
+            seen = "was held out of this run's training" if row in set(split.reference) \
+                else "was trained on"
+            st.caption(f"Image #{row} {seen}. Held out (never trained on): #"
+                       + ", #".join(map(str, split.reference[:6])) + "...")
+    return CacheReader(ws.prepared_cache(name)).read(np.array([row]))[0], f"{name} #{row}"
+
+
+def _start_search(target: np.ndarray, name: str, steps: int, restarts: int) -> None:
+    projector = _projector(pca_key, generator, str(run_dir) if run_dir else None, checkpoint)
+    settings = Settings(steps=steps, restarts=restarts)
+    st.session_state["explore_search"] = {"name": name, "stop": False,
+                                          "search": projector.search(target, settings)}
+
+
+def _stop_search() -> None:
+    if "explore_search" in st.session_state:
+        st.session_state["explore_search"]["stop"] = True
+
+
+def _show_projection(result, total_steps: int | None = None) -> None:
+    c1, c2 = st.columns(2)
+    c1.image(png_bytes(upscale(result.target, 256)), width=256,
+             caption="Your photo, as the generator sees it (64x64)")
+    c2.image(png_bytes(upscale(result.image, 256)), width=256,
+             caption=f"Reconstruction · RMS {result.rms:.1f} grey levels")
+    if total_steps:
+        st.progress(result.steps / total_steps, text=f"Step {result.steps} of {total_steps}")
+    if result.losses:
+        st.line_chart(np.asarray(result.losses), height=160, x_label="step", y_label="loss")
+
+
+@st.fragment
+def photo_view() -> None:
+    st.write("Put a photo into the generator: a search finds the latent whose portrait looks "
+             "most like it (by pixels and edges at four scales, and for a training run its "
+             "own discriminator's features; no downloaded network). The result becomes the "
+             "Portrait tab's starting point: every slider, truncation and download acts on it.")
+    target, name = _photo_target()
+    c1, c2 = st.columns(2)
+    steps = c1.slider("Steps", 50, 1000, Settings.steps, 50, key="explore_ph_steps")
+    restarts = c2.slider("Restarts", 1, 16, Settings.restarts, key="explore_ph_restarts",
+                         help="starting points, the best of many random seeds, optimised "
+                              "together; the best one wins")
+    state = st.session_state.get("explore_search")
+    running = state is not None and not state["stop"] and not state["search"].done
+    b1, b2 = st.columns(2)
+    b1.button("Project", type="primary", disabled=target is None or running,
+              on_click=_start_search, args=(target, name, steps, restarts), key="explore_ph_go",
+              help="choose a photo first" if target is None else None)
+    if running:
+        b2.button("Stop", on_click=_stop_search, key="explore_ph_stop")
+        search = state["search"]
+        until = time.perf_counter() + SLICE_SECONDS
+        result = search.advance(5)
+        while not search.done and time.perf_counter() < until:
+            result = search.advance(5)
+        _show_projection(result, search.settings.steps)
+        try:  # the next slice: the fragment alone when this is a fragment's own run
+            st.rerun(scope="fragment")
+        except StreamlitAPIException:  # a full run of the page (e.g. AppTest's clicks)
+            st.rerun()
+    if state is not None:  # finished or stopped: the best so far becomes the current portrait
+        search = st.session_state.pop("explore_search")["search"]
+        result = search.result()
+        result.stopped = not search.done
+        photos.pop(state["name"], None)
+        photos[state["name"]] = result
+        while len(photos) > MAX_PHOTOS:
+            photos.pop(next(iter(photos)))
+        _use_photo(state["name"])
+        st.session_state["explore_flash"] = (
+            f"{'Stopped' if result.stopped else 'Projected'} **{state['name']}** after "
+            f"{result.steps} steps (RMS {result.rms:.1f} grey levels, {result.seconds:.1f} s): "
+            "it is now the portrait on the Portrait tab.")
+        st.rerun()  # the whole page: the Portrait tab starts from it
+    if photos:
+        st.divider()
+        names = list(photos)
+        pick = st.selectbox("Projected photos", names, len(names) - 1, key="explore_ph_pick")
+        _show_projection(photos[pick])
+        st.button("Make it the current portrait", on_click=_use_photo, args=(pick,),
+                  disabled=st.session_state.get("explore_base") == pick, key="explore_ph_use")
+
+
 @st.fragment
 def grid_view() -> None:
     psi = st.session_state.get("explore_psi", 1.0)
@@ -300,6 +497,10 @@ def grid_view() -> None:
                        key="explore_dl_grid")
 
 
+def _end_label(choice: str) -> str:
+    return "the seed above" if choice == "seed" else f"photo: {choice}"
+
+
 @st.fragment
 def interpolation_view() -> None:
     psi = st.session_state.get("explore_psi", 1.0)
@@ -311,10 +512,17 @@ def interpolation_view() -> None:
     c1, c2 = st.columns(2)
     how = c1.radio("Path", ["slerp", "lerp"], horizontal=True, key="explore_int_method")
     steps = c2.slider("Steps", 4, 120, 24, key="explore_int_steps")
+    ends = ["seed", *photos]
+    c1, c2 = st.columns(2)
+    start_from = c1.selectbox("Start at", ends, format_func=_end_label, key="explore_int_from")
+    end_at = c2.selectbox("End at", ends, format_func=_end_label, key="explore_int_to")
     to_current = st.checkbox("End at the current portrait (its sliders or loaded latent)",
                              key="explore_int_current")
     keys = [int(start)] + ([int(middle)] if middle >= 0 else []) + [int(end)]
     keyframes = truncate(z_from_seeds(keys, generator.latent_dim), psi)
+    for index, chosen in ((0, start_from), (-1, end_at)):  # projected photos at the ends
+        if chosen in photos:
+            keyframes[index], keys[index] = truncate(photos[chosen].z, psi), _slug(chosen)
     if to_current and "explore_z" in st.session_state:
         keyframes[-1] = st.session_state["explore_z"]
         keys[-1] = f"current{int(st.session_state.get('explore_seed', 0))}"
@@ -370,6 +578,8 @@ def label_view() -> None:
 
 with portrait:
     portrait_view()
+with photo:
+    photo_view()
 with grid:
     grid_view()
 with interp:

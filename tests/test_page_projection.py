@@ -1,0 +1,115 @@
+"""AppTest of Explore's photo projection and generator bundles (on the bundled demo)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from dcgan.synthetic import render_portrait
+from tests.test_page_explore import PAGE, first_image
+
+
+def png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def demo_page() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=180).run()
+
+
+def test_a_projected_photo_becomes_the_current_portrait(ws):
+    at = demo_page()
+    seed_image = first_image(at)
+    assert at.button(key="explore_ph_go").disabled  # no photo yet
+    at.file_uploader(key="explore_ph_upload").set_value(
+        [("me.png", png(render_portrait(3, 7, 150)), "image/png")]).run()
+    assert not at.button(key="explore_ph_go").disabled
+    at.slider(key="explore_ph_steps").set_value(50).run()
+    at.button(key="explore_ph_go").click().run()
+    assert not at.exception
+    flash = at.success[0].value
+    assert flash.startswith("Projected **me.png** after 50 steps (RMS ")
+    assert "Starting from your photo **me.png**" in at.info[0].value
+    projected = first_image(at)
+    assert projected != seed_image
+    captions = [i.caption for img in at.get("image") for i in img.proto.imgs]
+    assert "from your photo me.png" in captions
+    reconstruction = next(c for c in captions if c.startswith("Reconstruction · RMS "))
+    assert float(reconstruction.split()[3]) == float(flash.split("(RMS ")[1].split()[0])
+    at.slider(key="explore_dir_Lighter skin").set_value(2.0).run()  # a slider acts on it
+    assert first_image(at) not in (projected, seed_image)
+    assert "Starting from your photo" in at.info[0].value
+    at.button(key="explore_unphoto").click().run()  # back to the seed
+    assert not [i for i in at.info if "Starting from your photo" in i.value]
+
+
+def test_a_bad_photo_gets_the_import_errors(ws):
+    at = demo_page()
+    at.file_uploader(key="explore_ph_upload").set_value(
+        [("photo.jpg", b"plain text, not a photo", "image/jpeg")]).run()
+    assert not at.exception
+    assert "not-an-image: the content is not a readable image" in at.error[0].value
+    assert at.button(key="explore_ph_go").disabled
+    tiny = Image.new("RGB", (16, 16), (200, 100, 50))
+    at.file_uploader(key="explore_ph_upload").set_value([("tiny.png", png(tiny), "image/png")])
+    at.run()
+    assert "too-small: 16x16; the shorter side must be >= 32" in at.error[0].value
+
+
+def test_photos_of_a_prepared_dataset_and_interpolation_between_two(ws, finished_run):
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at.radio(key="explore_source").set_value("Training run").run()
+    at.radio(key="explore_ph_from").set_value("A prepared dataset").run()
+    assert at.selectbox(key="explore_ph_dataset").value == "tiny"  # the run's own data
+    at.slider(key="explore_ph_steps").set_value(50).run()
+    for row in (3, 9):
+        at.number_input(key="explore_ph_row").set_value(row).run()
+        at.button(key="explore_ph_go").click().run()
+        assert not at.exception
+        assert at.success[0].value.startswith(f"Projected **tiny #{row}** after 50 steps")
+    assert at.selectbox(key="explore_ph_pick").options == ["tiny #3", "tiny #9"]
+    before = next(b for b in at.get("download_button") if b.label == "Download GIF").proto.url
+    at.selectbox(key="explore_int_from").set_value("tiny #3")
+    at.selectbox(key="explore_int_to").set_value("tiny #9").run()
+    assert not at.exception
+    gif = next(b for b in at.get("download_button") if b.label == "Download GIF").proto.url
+    assert gif != before
+
+
+def test_export_and_upload_of_a_bundle(ws):
+    at = demo_page()
+    at.button(key="explore_export").click().run()
+    assert not at.exception
+    button = next(b for b in at.get("download_button") if b.label.startswith("Download the "
+                                                                              "bundle"))
+    assert "MiB" in button.label
+    from dcgan.bundle import demo_card, write_bundle
+    from dcgan.export import load_demo_directions, load_demo_generator
+
+    demo = load_demo_generator()
+    pca = (np.eye(8, 64, dtype=np.float32), np.linspace(0.2, 0.05, 8).astype(np.float32))
+    data = write_bundle(demo, demo_card(demo), {"Smile": np.ones(64, np.float32)}, pca)
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at.radio(key="explore_source").set_value("Upload a generator").run()
+    at.file_uploader(key="explore_upload").set_value(
+        [("shared.zip", data, "application/zip")]).run()
+    assert not at.exception
+    assert at.caption[0].value.startswith("bundle: bundled demo generator · latent size 64 · "
+                                          "trained on demo-portraits (10,976 images), epoch 70")
+    labels = [s.label for s in at.slider if s.key.startswith("explore_dir_")]
+    assert labels[0] == "Smile"  # its named direction, then its PCA directions (no rerun)
+    assert labels[1:] == [f"PC{i} ({v:.0%})" for i, v in enumerate(pca[1], 1)]
+    assert set(load_demo_directions(64)).isdisjoint(labels)
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("card.json", "{}")
+        zf.writestr("run.sh", "rm -rf /")
+    at.file_uploader(key="explore_upload").set_value(
+        [("bad.zip", bad.getvalue(), "application/zip")]).run()
+    assert "unexpected members ['run.sh']" in at.error[0].value
