@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -221,3 +222,40 @@ def test_resume_rejects_other_settings_and_unknown_runs(tiny_home):
     assert out.returncode == 2 and "error: no run '7'" in out.stderr
     out = dcgan("generate", "--run", "1", "--seeds", "x", home=tiny_home)
     assert out.returncode == 2
+
+
+def test_project_and_export_commands(tmp_path):
+    from PIL import Image
+
+    from dcgan.bundle import read_bundle
+    from dcgan.export import load_latent
+    from dcgan.synthetic import render_portrait
+
+    render_portrait(2, 4, 120).save(tmp_path / "face.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not a photo")
+    out = dcgan("project", "--demo", str(tmp_path / "face.png"), "--out", str(tmp_path / "p"),
+                "--steps", "40", "--restarts", "2", home=tmp_path / "home")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert re.match(r"face\.png: RMS \d+\.\d grey levels, \|z\| \d+\.\d\d, 40 steps in ",
+                    out.stdout)
+    files = sorted(p.name for p in (tmp_path / "p").iterdir())
+    assert files == ["face_latent.json", "face_latent.npy", "face_reconstruction.png",
+                     "face_side_by_side.png"]
+    z = load_latent((tmp_path / "p" / "face_latent.npy").read_bytes(), 64)
+    meta = json.loads((tmp_path / "p" / "face_latent.json").read_text())
+    assert np.allclose(meta["z"], z) and meta["steps"] == 40 and meta["photo"] == "face.png"
+    with Image.open(tmp_path / "p" / "face_side_by_side.png") as side:
+        assert side.size == (4 * (2 * 64 + 3 * 2), 4 * (64 + 2 * 2))
+    bad = dcgan("project", "--demo", str(tmp_path / "broken.jpg"), home=tmp_path / "home")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().endswith("broken.jpg: not-an-image: the content is not a "
+                                       "readable image")
+    neither = dcgan("project", str(tmp_path / "face.png"), home=tmp_path / "home")
+    assert neither.returncode == 2 and "one of the arguments --run --demo is required" in \
+        neither.stderr
+
+    made = dcgan("export", "--demo", "--out", str(tmp_path / "demo.zip"), home=tmp_path / "home")
+    assert made.returncode == 0, made.stderr[-2000:]
+    bundle = read_bundle((tmp_path / "demo.zip").read_bytes())
+    assert bundle.card["epoch"] == 70 and len(bundle.directions) == 5
+    assert bundle.pca[0].shape == (8, 64)

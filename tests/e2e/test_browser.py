@@ -229,3 +229,57 @@ def test_fresh_workspace_explores_the_demo(app_server, page):
     assert first in labels and labels.index(first) < labels.index(
         next(t for t in labels if t.startswith("PC")))
     shot(page, "explore")
+
+
+def test_explore_projects_a_photo_then_edits_and_downloads_it(app_server, page, tmp_path):
+    from PIL import Image
+
+    from dcgan.synthetic import render_portrait
+
+    base, _ = app_server
+    photo = tmp_path / "me.png"
+    render_portrait(5, 11, 180).save(photo)
+    page.goto(f"{base}/explore")
+    settle(page, timeout=120_000)
+    page.get_by_text("bundled demo generator · latent size").wait_for(timeout=120_000)
+    page.get_by_role("tab", name="Your photo").click()
+    panel = page.get_by_role("tabpanel").filter(visible=True)
+    project = app_button(page, "Project")
+    assert project.is_disabled()  # no photo yet
+    panel.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(photo))
+    settle(page)
+    steps = panel.get_by_role("slider").first  # Steps: at most (1000) so that Stop has time
+    steps.focus()
+    steps.press("End")
+    settle(page)
+    assert not project.is_disabled()
+    project.click()
+    page.get_by_text(re.compile(r"Step \d+ of 1000")).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"Step [1-9]\d+ of 1000")).wait_for(timeout=60_000)
+    shot(page, "explore-photo")
+    app_button(page, "Stop").click()
+    flash = page.get_by_text(re.compile(r"Stopped me\.png after \d+ steps"))
+    flash.wait_for(timeout=60_000)
+    done = int(re.search(r"after (\d+) steps", flash.inner_text()).group(1))
+    assert 10 <= done < 1000
+    settle(page)
+
+    # The Portrait tab starts from it: a slider edits it, the download is named after it.
+    page.get_by_role("tab", name="Portrait").click()
+    page.get_by_text("Starting from your photo me.png").wait_for(timeout=30_000)
+    portrait = page.locator("[data-testid='stImage'] img").filter(visible=True).first
+    before = portrait.get_attribute("src")
+    thumb = page.get_by_role("slider").filter(visible=True).nth(1)  # after truncation
+    thumb.focus()
+    for _ in range(10):
+        thumb.press("ArrowRight")
+    settle(page)
+    page.wait_for_function(
+        """before => [...document.querySelectorAll("[data-testid='stImage'] img")]
+                    .some(img => img.checkVisibility() && img.src !== before)""",
+        arg=before, timeout=30_000)
+    assert page.get_by_text("Starting from your photo me.png").is_visible()
+    png = download(page, "Portrait", "Download PNG", tmp_path)
+    assert png.name == "portrait_photo-me_512.png"
+    with Image.open(png) as image:
+        assert image.size == (512, 512)
