@@ -11,7 +11,7 @@ from bench.common import ROOT
 BENCHMARKS = {"prepare": "bench.prepare_bench", "train": "bench.train_bench",
               "explore": "bench.explore_bench", "quality": "bench.quality_bench",
               "dashboard": "bench.dashboard_bench", "precision": "bench.precision_bench",
-              "gpu": "bench.gpu_bench"}
+              "gpu": "bench.gpu_bench", "projection": "bench.projection_bench"}
 
 
 def main() -> int:

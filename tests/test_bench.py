@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -143,3 +144,14 @@ def test_quality_bench_subset_scenario_and_seed(tmp_path):
     names = {r["name"] for r in json.loads((tmp_path / "bench/results.json").read_text())}
     assert "quality-small.studio_vs_ml241_swd_ratio_final" in names
     assert not any(n.startswith("quality-small.demo_") for n in names)
+
+
+def test_quick_projection_bench(tmp_path):
+    quick_bench(tmp_path, "--only", "projection", timeout=600)
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "2 portraits the demo never trained on" in text
+    assert re.search(r"\| RMS \| \d+\.\d \| \d+\.\d \| \*\*0\.\d\d\*\* /", text)
+    names = {f["name"] for f in json.loads((tmp_path / "bench" / "results.json").read_text())}
+    assert {"projection.rms_ratio_mean", "projection.typical_fraction",
+            "projection.seconds_per_photo_median"} <= names
+    assert (tmp_path / "docs" / "images" / "projection.png").is_file()
