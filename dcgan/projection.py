@@ -23,6 +23,7 @@ TensorFlow is imported when a Projector is built; `photo_pixels` needs only Pill
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ def photo_pixels(data: bytes, size: int = 64) -> np.ndarray:
 def norm_band(latent_dim: int) -> tuple[float, float]:
     """The 1st and 99th percentiles of |z| for z ~ N(0, I_latent_dim) (sampled, fixed seed)."""
     rng = np.random.default_rng([latent_dim, 0x9B])
-    norms = np.linalg.norm(rng.standard_normal((200_000, latent_dim)), axis=1)
+    norms = np.linalg.norm(rng.standard_normal((100_000, latent_dim)), axis=1)
     lo, hi = np.percentile(norms, [1, 99])
     return float(lo), float(hi)
 
@@ -209,8 +210,9 @@ class Projector:
 
 
 class Search:
-    """One projection in progress: `advance(n)` takes up to n more steps (the app runs it in
-    short slices so that a Stop click is seen between them)."""
+    """One projection in progress: `advance(n)` takes up to n more steps, or `start()` runs
+    the rest in a background thread (the app's way: the page shows `latest` while it runs,
+    and `stop()` ends it after the step under way)."""
 
     def __init__(self, projector: Projector, target: np.ndarray, settings: Settings):
         settings.check()
@@ -223,6 +225,10 @@ class Search:
         self.z = keep_typical(projector.starts(target, settings))
         self._m, self._v = np.zeros_like(self.z), np.zeros_like(self.z)
         self.step, self.history = 0, []
+        self.latest: Projection | None = None
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @property
     def done(self) -> bool:
@@ -242,6 +248,38 @@ class Search:
             self.history.append(float(np.min(losses.numpy())))
             self.step += 1
         return self.result()
+
+    def start(self, report_every: int = 10) -> None:
+        """Run the remaining steps in a daemon thread, publishing `latest` as it goes.
+
+        Take one step in the calling thread first: it traces the step function there, not
+        beside code that may reset Keras' global state (Streamlit clears it after each run).
+        """
+        self.latest = self.advance(1)
+
+        def work() -> None:
+            try:
+                while not self.done and not self._stop.is_set():
+                    self.latest = self.advance(report_every)
+            except Exception as exc:  # shown by the page; the thread must not die silently
+                self.error = exc
+
+        self._thread = threading.Thread(target=work, name="projection", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set() and not self.done
+
+    def stop(self) -> None:
+        """Ask the thread to end after its current steps, and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
     def result(self) -> Projection:
         """The best so far: the restart whose noise-free pixel + Laplacian loss is lowest."""

@@ -358,7 +358,7 @@ def nearest_view(image: np.ndarray) -> None:
 
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
-SLICE_SECONDS = 0.4  # of projection per fragment run: a Stop click is seen between slices
+REFRESH_SECONDS = 0.5  # between looks at a running projection
 
 
 def _photo_target() -> tuple[np.ndarray | None, str | None]:
@@ -399,14 +399,14 @@ def _photo_target() -> tuple[np.ndarray | None, str | None]:
 
 def _start_search(target: np.ndarray, name: str, steps: int, restarts: int) -> None:
     projector = _projector(pca_key, generator, str(run_dir) if run_dir else None, checkpoint)
-    settings = Settings(steps=steps, restarts=restarts)
-    st.session_state["explore_search"] = {"name": name, "stop": False,
-                                          "search": projector.search(target, settings)}
+    search = projector.search(target, Settings(steps=steps, restarts=restarts))
+    search.start()
+    st.session_state["explore_search"] = {"name": name, "search": search}
 
 
 def _stop_search() -> None:
     if "explore_search" in st.session_state:
-        st.session_state["explore_search"]["stop"] = True
+        st.session_state["explore_search"]["search"].stop()
 
 
 def _show_projection(result, total_steps: int | None = None) -> None:
@@ -434,27 +434,27 @@ def photo_view() -> None:
                          help="starting points, the best of many random seeds, optimised "
                               "together; the best one wins")
     state = st.session_state.get("explore_search")
-    running = state is not None and not state["stop"] and not state["search"].done
+    running = state is not None and state["search"].running
     b1, b2 = st.columns(2)
     b1.button("Project", type="primary", disabled=target is None or running,
               on_click=_start_search, args=(target, name, steps, restarts), key="explore_ph_go",
               help="choose a photo first" if target is None else None)
-    if running:
+    if running:  # the search runs in its own thread; this shows its progress
         b2.button("Stop", on_click=_stop_search, key="explore_ph_stop")
         search = state["search"]
-        until = time.perf_counter() + SLICE_SECONDS
-        result = search.advance(5)
-        while not search.done and time.perf_counter() < until:
-            result = search.advance(5)
-        _show_projection(result, search.settings.steps)
-        try:  # the next slice: the fragment alone when this is a fragment's own run
+        _show_projection(search.latest, search.settings.steps)
+        time.sleep(REFRESH_SECONDS)
+        try:  # again: the fragment alone when this is a fragment's own run
             st.rerun(scope="fragment")
         except StreamlitAPIException:  # a full run of the page (e.g. AppTest's clicks)
             st.rerun()
     if state is not None:  # finished or stopped: the best so far becomes the current portrait
         search = st.session_state.pop("explore_search")["search"]
+        if search.error is not None:
+            show_error(search.error, "The projection failed; try again or another photo.")
+            return
         result = search.result()
-        result.stopped = not search.done
+        result.stopped = search.stopped
         photos.pop(state["name"], None)
         photos[state["name"]] = result
         while len(photos) > MAX_PHOTOS:
