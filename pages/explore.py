@@ -51,11 +51,13 @@ from dcgan.latent import (
     z_from_seed,
     z_from_seeds,
 )
+from dcgan.live import MAX_FRAME_MS, NotLive, describe
 from dcgan.metrics import eval_split, nearest_images
 from dcgan.pipeline import CacheReader
 from dcgan.projection import Projector, Settings, photo_pixels, run_discriminator
 from dcgan.runs import list_runs, load_directions, save_direction
 from pages.common import show_error, workspace
+from pages.live_portrait import live_portrait
 
 ws = workspace()
 st.title("Explore")
@@ -225,6 +227,33 @@ def _reset() -> None:
     for key in list(st.session_state):
         if key.startswith(("explore_dir_", "explore_raw_")):
             st.session_state[key] = 0.0
+    st.session_state["explore_live_amounts"] = None  # the live sliders: set again, at 0
+    st.session_state["explore_live_gen"] = st.session_state.get("explore_live_gen", 0) + 1
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _live_model(key: str, _generator):
+    """(description, weights as an Arrow table) of the generator `key` names, or why not."""
+    import pyarrow as pa
+
+    try:
+        description = describe(_generator.model)
+    except NotLive as exc:
+        return str(exc)
+    return description, pa.table({"w": description.weights})
+
+
+def _live_amounts(count: int, reported=None) -> np.ndarray:
+    """The live sliders' amounts: the component's latest report when it is new (a Reset
+    leaves its older report behind), padded or cut to `count` sliders."""
+    seen = st.session_state.get("explore_live_seen")
+    if reported is not None and list(reported) != seen:
+        st.session_state["explore_live_seen"] = list(reported)
+        st.session_state["explore_live_amounts"] = list(reported)
+    kept = st.session_state.get("explore_live_amounts") or []
+    out = np.zeros(count, np.float32)
+    out[:min(count, len(kept))] = kept[:count]
+    return out
 
 
 def _randomise() -> None:
@@ -240,6 +269,15 @@ if st.session_state.get("explore_photos_for") != pca_key:
         st.session_state.pop(stale, None)
 photos: dict = st.session_state["explore_photos"]
 MAX_PHOTOS = 8
+
+
+def _rerun_fragment() -> None:
+    """Run the calling fragment again: alone in a fragment's own run, else the whole page
+    (a fragment-scoped rerun is refused inside a full run, e.g. AppTest's clicks)."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:
+        st.rerun()
 
 
 def _drop_base() -> None:
@@ -274,6 +312,17 @@ def portrait_view() -> None:
         cut = st.number_input("Resample components beyond (0 = off)", 0.0, 4.0, 0.0, 0.25,
                               key="explore_cut")
         raw = st.toggle("Raw latent dimensions", key="explore_rawdims")
+        live = _live_model(pca_key, generator)
+        slow = st.session_state.setdefault("explore_live_slow", {}).get(pca_key)
+        live_on = st.toggle("Live portrait (runs in your browser)", True, key="explore_live",
+                            help="the sliders move the portrait as you drag them; off: the "
+                                 "server renders it after each move")
+        use_live = live_on and not raw and not isinstance(live, str) and slow is None
+        if live_on and not raw and isinstance(live, str):
+            st.caption(f"The portrait renders on the server: {live}.")
+        elif live_on and not raw and slow is not None:
+            st.caption(f"The portrait renders on the server: your browser took {slow:.0f} ms "
+                       f"per portrait with this generator (over {MAX_FRAME_MS:.0f} ms).")
         if base is None:
             z = truncate(z_from_seed(int(seed), generator.latent_dim), psi, cut or None,
                          int(seed))
@@ -290,14 +339,14 @@ def portrait_view() -> None:
             page = st.number_input("Dimensions page", 1, pages, 1, key="explore_dim_page")
             for d in range((page - 1) * SLIDERS, min(page * SLIDERS, generator.latent_dim)):
                 z[d] += st.slider(f"z[{d}]", -3.0, 3.0, 0.0, 0.1, key=f"explore_raw_{d}")
-        else:
+        elif not use_live:
             amounts = np.array([st.slider(name, -3.0, 3.0, 0.0, 0.1,
                                           key=f"explore_dir_{pca_names[i]}")
                                 for i, name in enumerate(direction_names)], np.float32)
             z = apply_directions(z, directions, amounts)
-            if pca is None:
-                st.caption("Sliders for the main directions (PCA of "
-                           f"{PCA_SAMPLES:,} samples) appear in a moment...")
+        if not raw and pca is None:
+            st.caption("Sliders for the main directions (PCA of "
+                       f"{PCA_SAMPLES:,} samples) appear in a moment...")
         loaded = st.file_uploader("Load a saved latent (.npy or .json)", type=["npy", "json"],
                                   key="explore_latent_upload")
         if loaded is not None:
@@ -306,12 +355,28 @@ def portrait_view() -> None:
             except DcganError as exc:
                 show_error(exc)
     with right:
+        if use_live:  # the portrait and its sliders in the page; z follows their amounts
+            description, weights = live
+            amounts = _live_amounts(len(direction_names))
+            result = live_portrait(description, weights, generator.value_range, z,
+                                   directions, direction_names, amounts,
+                                   st.session_state.get("explore_live_gen", 0),
+                                   "explore_live_portrait")
+            status = result.status or {}
+            if status.get("mode") == "slow":
+                st.session_state["explore_live_slow"][pca_key] = float(status["frame_ms"])
+                _rerun_fragment()
+            amounts = _live_amounts(len(direction_names), result.amounts)
+            z = apply_directions(z, directions, amounts)
+            st.caption(f"{caption} · drawn in your browser")
         image = generator.images(z[None])[0]
         size = st.select_slider("Size", [64, 128, 256, 512], 512, key="explore_size")
         method = st.radio("Upscaling", ["lanczos", "nearest"], horizontal=True,
-                          key="explore_method")
+                          key="explore_method",
+                          help="of the downloaded PNG" if use_live else None)
         big = upscale(image, size, method)
-        st.image(png_bytes(big), caption=caption, width=512)
+        if not use_live:
+            st.image(png_bytes(big), caption=caption, width=512)
         d1, d2, d3 = st.columns(3)
         d1.download_button("Download PNG", png_bytes(big), f"portrait_{tag}_{size}.png",
                            "image/png", key="explore_dl_png")
@@ -444,10 +509,7 @@ def photo_view() -> None:
         search = state["search"]
         _show_projection(search.latest, search.settings.steps)
         time.sleep(REFRESH_SECONDS)
-        try:  # again: the fragment alone when this is a fragment's own run
-            st.rerun(scope="fragment")
-        except StreamlitAPIException:  # a full run of the page (e.g. AppTest's clicks)
-            st.rerun()
+        _rerun_fragment()
     if state is not None:  # finished or stopped: the best so far becomes the current portrait
         search = st.session_state.pop("explore_search")["search"]
         if search.error is not None:

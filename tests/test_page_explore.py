@@ -12,14 +12,21 @@ from dcgan.runs import load_directions
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "explore.py")
 
 
+def server_rendered(at: AppTest) -> AppTest:
+    """The page with its live portrait off: AppTest runs no JavaScript, so these tests use
+    the server-rendered portrait and its Streamlit sliders (tests/e2e cover the live one)."""
+    at.session_state["explore_live"] = False
+    return at
+
+
 def page(source: str = "Training run") -> AppTest:
     """The page with its generator source chosen (the bundled demo is the default)."""
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = server_rendered(AppTest.from_file(PAGE, default_timeout=120)).run()
     return at.radio(key="explore_source").set_value(source).run()
 
 
 def test_opens_on_the_bundled_demo(ws):
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = server_rendered(AppTest.from_file(PAGE, default_timeout=120)).run()
     assert not at.exception
     assert at.radio(key="explore_source").value == "Bundled demo"
     assert at.caption[0].value == "bundled demo generator · latent size 64"
@@ -78,7 +85,7 @@ def test_portrait_first_then_pca_kept_on_disk_for_the_next_server(ws, finished_r
     monkeypatch.setattr(export.RunGenerator, "images", images)
     monkeypatch.setattr(latent, "pca_directions", pca)
     def run_page() -> AppTest:  # straight to the run: the demo is not opened first
-        at = AppTest.from_file(PAGE, default_timeout=120)
+        at = server_rendered(AppTest.from_file(PAGE, default_timeout=120))
         at.session_state["explore_source"] = "Training run"
         return at.run()
 

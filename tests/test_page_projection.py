@@ -10,7 +10,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from dcgan.synthetic import render_portrait
-from tests.test_page_explore import PAGE, first_image
+from tests.test_page_explore import PAGE, first_image, server_rendered
 
 
 def png(image: Image.Image) -> bytes:
@@ -20,7 +20,7 @@ def png(image: Image.Image) -> bytes:
 
 
 def demo_page() -> AppTest:
-    return AppTest.from_file(PAGE, default_timeout=180).run()
+    return server_rendered(AppTest.from_file(PAGE, default_timeout=180)).run()
 
 
 def test_a_projected_photo_becomes_the_current_portrait(ws):
@@ -63,7 +63,7 @@ def test_a_bad_photo_gets_the_import_errors(ws):
 
 
 def test_photos_of_a_prepared_dataset_and_interpolation_between_two(ws, finished_run):
-    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at = server_rendered(AppTest.from_file(PAGE, default_timeout=180)).run()
     at.radio(key="explore_source").set_value("Training run").run()
     at.radio(key="explore_ph_from").set_value("A prepared dataset").run()
     assert at.selectbox(key="explore_ph_dataset").value == "tiny"  # the run's own data
@@ -95,7 +95,7 @@ def test_export_and_upload_of_a_bundle(ws):
     demo = load_demo_generator()
     pca = (np.eye(8, 64, dtype=np.float32), np.linspace(0.2, 0.05, 8).astype(np.float32))
     data = write_bundle(demo, demo_card(demo), {"Smile": np.ones(64, np.float32)}, pca)
-    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at = server_rendered(AppTest.from_file(PAGE, default_timeout=180)).run()
     at.radio(key="explore_source").set_value("Upload a generator").run()
     at.file_uploader(key="explore_upload").set_value(
         [("shared.zip", data, "application/zip")]).run()
@@ -113,3 +113,30 @@ def test_export_and_upload_of_a_bundle(ws):
     at.file_uploader(key="explore_upload").set_value(
         [("bad.zip", bad.getvalue(), "application/zip")]).run()
     assert "unexpected members ['run.sh']" in at.error[0].value
+
+
+def test_the_live_portrait_is_the_default_and_a_foreign_generator_falls_back(ws, tmp_path):
+    import keras
+
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert not at.exception
+    assert at.toggle(key="explore_live").value
+    assert not [s for s in at.slider if s.key.startswith("explore_dir_")]  # in the page
+    assert "seed 0 · drawn in your browser" in [c.value for c in at.caption]
+    labels = {b.label for b in at.get("download_button")}
+    assert {"Download PNG", "Latent .npy", "Latent .json"} <= labels  # made on the server
+
+    z = keras.Input((16,))
+    x = keras.layers.Reshape((8, 8, 4))(keras.layers.Dense(256)(z))
+    x = keras.layers.UpSampling2D(8)(x)
+    model = keras.Model(z, keras.layers.Conv2D(3, 3, padding="same", activation="tanh")(x))
+    model.save(tmp_path / "other.keras")
+    at.radio(key="explore_source").set_value("Upload a generator").run()
+    at.file_uploader(key="explore_upload").set_value(
+        [("other.keras", (tmp_path / "other.keras").read_bytes(), "application/octet-stream")])
+    at.run()
+    assert not at.exception
+    assert any(c.value.startswith("The portrait renders on the server: layer ")
+               and "(UpSampling2D) is not of the DCGAN generator family" in c.value
+               for c in at.caption)
+    assert [s for s in at.slider if s.key.startswith("explore_dir_PC")]  # Streamlit's own

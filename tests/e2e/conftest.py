@@ -49,11 +49,17 @@ def chromium():
 
 
 @pytest.fixture
-def app_server(tmp_path):
+def app_env() -> dict[str, str]:
+    """Extra environment of the app under test (a test overrides it by parametrizing)."""
+    return {}
+
+
+@pytest.fixture
+def app_server(tmp_path, app_env):
     """(base URL, workspace root) of a fresh app; stops it and any job it started."""
     home = tmp_path / "home"
     port = _free_port()
-    env = {**os.environ, "DCGAN_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "DCGAN_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", **app_env}
     env.pop("DCGAN_ALLOWED_ROOTS", None)
     log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed at teardown
     server = subprocess.Popen(

@@ -7,6 +7,8 @@ import json
 import re
 import zipfile
 
+import pytest
+
 from tests.conftest import image_bytes
 from tests.e2e.conftest import settle, shot
 
@@ -30,6 +32,24 @@ def download(page, tab: str, button: str, folder):
     path = folder / info.value.suggested_filename
     info.value.save_as(path)
     return path
+
+
+def _live_ready(page):
+    page.locator("canvas.portrait").first.wait_for(timeout=120_000)
+    # ready once both forward passes were timed and the faster chosen
+    page.wait_for_function("() => window.dcganLive?.timings.cpu !== undefined", timeout=60_000)
+
+
+def wait_for_redraw(page, live, frames: int) -> None:
+    """Until the live portrait has drawn more than `frames` frames, then half a second for
+    the amounts to reach the server (the page reports them on release)."""
+    for _ in range(100):
+        if int(live.get_attribute("data-frames")) > frames:
+            break
+        page.wait_for_timeout(100)
+    else:
+        raise AssertionError("the live portrait did not redraw after the key press")
+    page.wait_for_timeout(500)
 
 
 def set_number(page, label: str, value) -> None:
@@ -174,6 +194,8 @@ def test_explore_slider_interpolation_and_downloads(app_server, page, tmp_path):
     _train_tiny_run(home)
     page.goto(f"{base}/explore")
     settle(page, timeout=120_000)
+    page.get_by_text("Live portrait (runs in your browser)").click()  # server rendering
+    settle(page)
     portrait = page.locator("[data-testid='stImage'] img").first
     portrait.wait_for(timeout=120_000)
     before = portrait.get_attribute("src")
@@ -213,19 +235,18 @@ def test_fresh_workspace_explores_the_demo(app_server, page):
     page.get_by_role("button", name="Explore the demo generator").click()
     settle(page, timeout=120_000)
     page.get_by_text("bundled demo generator · latent size").wait_for(timeout=120_000)
-    portrait = page.locator("[data-testid='stImage'] img").first
-    portrait.wait_for()
-    assert portrait.evaluate("img => img.naturalWidth") == 512
+    _live_ready(page)  # the live portrait, drawn in the page
+    assert page.locator("canvas.portrait").first.evaluate("c => c.width") == 512
     assert not list((home / "GAN_MODEL").glob("0*"))  # no training was needed
     # it opens with the demo's named sliders (assets/demo/directions.json) first
     from dcgan.export import DEMO_DIRECTIONS
 
     first = next(iter(json.loads(DEMO_DIRECTIONS.read_text())))
-    sliders = page.get_by_test_id("stSlider")
+    sliders = page.locator(".live label")
     sliders.filter(has_text=first).first.wait_for()
     # the PCA's sliders come a moment after the portrait (computed at the page's end)
     sliders.filter(has_text="PC").first.wait_for(timeout=60_000)
-    labels = [t.strip() for t in sliders.locator("[data-testid='stWidgetLabel']").all_inner_texts()]
+    labels = [t.strip() for t in page.locator(".live label span").all_inner_texts()]
     assert first in labels and labels.index(first) < labels.index(
         next(t for t in labels if t.startswith("PC")))
     shot(page, "explore")
@@ -267,19 +288,73 @@ def test_explore_projects_a_photo_then_edits_and_downloads_it(app_server, page, 
     # The Portrait tab starts from it: a slider edits it, the download is named after it.
     page.get_by_role("tab", name="Portrait").click()
     page.get_by_text("Starting from your photo me.png").wait_for(timeout=30_000)
-    portrait = page.locator("[data-testid='stImage'] img").filter(visible=True).first
-    before = portrait.get_attribute("src")
-    thumb = page.get_by_role("slider").filter(visible=True).nth(1)  # after truncation
+    _live_ready(page)
+    live = page.locator(".live").first
+    frames = int(live.get_attribute("data-frames"))
+    thumb = page.locator(".live input[type=range]").first
     thumb.focus()
     for _ in range(10):
         thumb.press("ArrowRight")
+    wait_for_redraw(page, live, frames)
     settle(page)
-    page.wait_for_function(
-        """before => [...document.querySelectorAll("[data-testid='stImage'] img")]
-                    .some(img => img.checkVisibility() && img.src !== before)""",
-        arg=before, timeout=30_000)
     assert page.get_by_text("Starting from your photo me.png").is_visible()
     png = download(page, "Portrait", "Download PNG", tmp_path)
     assert png.name == "portrait_photo-me_512.png"
     with Image.open(png) as image:
         assert image.size == (512, 512)
+
+
+def test_live_portrait_draws_the_servers_pixels_and_follows_its_sliders(app_server, page,
+                                                                       tmp_path):
+    import numpy as np
+
+    from dcgan.export import load_demo_directions, load_demo_generator
+    from dcgan.latent import z_from_seed
+
+    base, _ = app_server
+    page.goto(f"{base}/explore")
+    settle(page, timeout=120_000)
+    _live_ready(page)
+    demo = load_demo_generator()
+    named = np.stack(list(load_demo_directions(64).values()))
+    rng = np.random.default_rng(16)
+    z = np.stack([z_from_seed(s, 64) + rng.uniform(-3, 3, len(named)) @ named
+                  for s in range(32)]).astype(np.float32)
+    server = demo.images(z).astype(np.int16)
+    # Chromium here has WebGL2 (SwiftShader, software): the page timed both paths and took
+    # the faster; both must draw the server's pixels.
+    timings = page.evaluate("() => window.dcganLive.timings")
+    assert set(timings) == {"cpu", "webgl2"}
+    faster = "webgl2" if timings["webgl2"] < timings["cpu"] else "cpu"
+    assert page.evaluate("() => window.dcganLive.mode") == faster
+    for path in ("pixels", "cpuPixels", "glPixels"):
+        rgba = np.asarray(page.evaluate(f"zs => zs.map(z => window.dcganLive.{path}(z))",
+                                        z.tolist()), np.int16).reshape(32, 64, 64, 4)
+        assert np.abs(rgba[..., :3] - server).max() <= 2, path  # per channel, of 255
+        assert (rgba[..., 3] == 255).all()
+
+    # A slider of the component: the keyboard moves it, the page redraws, and the server
+    # learns the amount (the downloaded latent is the seed's plus 3 x the first direction).
+    live = page.locator(".live").first  # inside the component's shadow root
+    frames = int(live.get_attribute("data-frames"))
+    first = page.get_by_role("slider", name=next(iter(load_demo_directions(64))), exact=True)
+    first.focus()
+    first.press("End")  # to +3.0
+    wait_for_redraw(page, live, frames)
+    settle(page)
+    saved = download(page, "Portrait", "Latent .json", tmp_path)
+    expected = z_from_seed(0, 64) + 3.0 * named[0]
+    assert np.allclose(json.loads(saved.read_text())["z"][0], expected, atol=1e-5)
+    shot(page, "explore-live")
+
+
+@pytest.mark.parametrize("app_env", [{"DCGAN_LIVE_MAX_FRAME_MS": "0.001"}])
+def test_a_browser_too_slow_for_the_live_portrait_falls_back_to_the_server(app_server, page):
+    base, _ = app_server
+    page.goto(f"{base}/explore")
+    settle(page, timeout=120_000)
+    page.get_by_text(re.compile(r"The portrait renders on the server: your browser took "
+                                r"\d+ ms per portrait")).wait_for(timeout=60_000)
+    portrait = page.locator("[data-testid='stImage'] img").first
+    portrait.wait_for()
+    assert portrait.evaluate("img => img.naturalWidth") == 512
