@@ -204,8 +204,8 @@ class Projector:
         while not search.done:
             result = search.advance(report_every)
             if callback is not None and not callback(result):
-                result.stopped = True
-                return result
+                search.stop()
+                return search.result()
         return search.result()
 
 
@@ -286,7 +286,8 @@ class Search:
         scores = self.projector._score(self.projector._tf.constant(self.z), self._t).numpy()
         best = self.z[int(np.argmin(scores))].copy()
         return Projection(best, self.projector.generator.images(best[None])[0], self.target,
-                          list(self.history), self.step, time.perf_counter() - self.began)
+                          list(self.history), self.step, time.perf_counter() - self.began,
+                          self.stopped)
 
 
 def _laplacian(x):

@@ -516,7 +516,6 @@ def photo_view() -> None:
             show_error(search.error, "The projection failed; try again or another photo.")
             return
         result = search.result()
-        result.stopped = search.stopped
         photos.pop(state["name"], None)
         photos[state["name"]] = result
         while len(photos) > MAX_PHOTOS:
@@ -532,8 +531,10 @@ def photo_view() -> None:
         names = list(photos)
         pick = st.selectbox("Projected photos", names, len(names) - 1, key="explore_ph_pick")
         _show_projection(photos[pick])
-        st.button("Make it the current portrait", on_click=_use_photo, args=(pick,),
-                  disabled=st.session_state.get("explore_base") == pick, key="explore_ph_use")
+        # The Portrait tab is another fragment: the whole page runs again to show it there.
+        if st.button("Make it the current portrait", key="explore_ph_use"):
+            _use_photo(pick)
+            st.rerun()
 
 
 @st.fragment

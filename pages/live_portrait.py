@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import streamlit as st
 
 from dcgan.live import MAX_FRAME_MS
@@ -30,19 +31,17 @@ def _ignore() -> None:
     """State changes rerun the fragment; the values are read from the result."""
 
 
-def live_portrait(description, weights, value_range, base: np.ndarray, directions: np.ndarray,
-                  names: list[str], amounts: np.ndarray, generation: int, key: str):
+def live_portrait(description, weights: pa.Table, value_range, base: np.ndarray,
+                  directions: np.ndarray, names: list[str], amounts: np.ndarray,
+                  generation: int, key: str):
     """Mount the component; returns its result (`.amounts`, `.status`).
 
     The weights (~4 MB for the demo) go with the data only until the page says it has them
     (its `have` state): Streamlit sends a component's whole data on every run, and every
     slider report is a run.
     """
-    import pyarrow as pa
-
     have = (st.session_state.get(key) or {}).get("have") or []
-    sent = None if description.digest in have else (
-        weights if isinstance(weights, pa.Table) else pa.table({"w": weights}))
+    sent = None if description.digest in have else weights
     data = {
         "model": {"digest": description.digest, "latent": description.latent_dim,
                   "range": list(value_range), "ops": description.ops},

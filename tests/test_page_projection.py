@@ -74,6 +74,10 @@ def test_photos_of_a_prepared_dataset_and_interpolation_between_two(ws, finished
         assert not at.exception
         assert at.success[0].value.startswith(f"Projected **tiny #{row}** after 50 steps")
     assert at.selectbox(key="explore_ph_pick").options == ["tiny #3", "tiny #9"]
+    assert "Starting from your photo **tiny #9**" in at.info[0].value  # the latest
+    at.selectbox(key="explore_ph_pick").set_value("tiny #3")
+    at.button(key="explore_ph_use").click().run()  # shown on the Portrait tab at once
+    assert "Starting from your photo **tiny #3**" in at.info[0].value
     before = next(b for b in at.get("download_button") if b.label == "Download GIF").proto.url
     at.selectbox(key="explore_int_from").set_value("tiny #3")
     at.selectbox(key="explore_int_to").set_value("tiny #9").run()
