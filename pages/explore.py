@@ -231,6 +231,9 @@ def _reset() -> None:
     st.session_state["explore_live_gen"] = st.session_state.get("explore_live_gen", 0) + 1
 
 
+LIVE_PATHS = {"wasm": "WebAssembly SIMD", "webgl2": "WebGL2", "cpu": "JavaScript"}
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _live_model(key: str, _generator):
     """(description, weights as an Arrow table) of the generator `key` names, or why not."""
@@ -368,7 +371,8 @@ def portrait_view() -> None:
                 _rerun_fragment()
             amounts = _live_amounts(len(direction_names), result.amounts)
             z = apply_directions(z, directions, amounts)
-            st.caption(f"{caption} · drawn in your browser")
+            path = LIVE_PATHS.get(status.get("mode"))
+            st.caption(f"{caption} · drawn in your browser" + (f" ({path})" if path else ""))
         image = generator.images(z[None])[0]
         size = st.select_slider("Size", [64, 128, 256, 512], 512, key="explore_size")
         method = st.radio("Upscaling", ["lanczos", "nearest"], horizontal=True,

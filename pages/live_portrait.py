@@ -1,10 +1,11 @@
 """The live portrait: Explore's portrait and its direction sliders, run in the browser.
 
 A Streamlit component (v2, inline, no iframe) built from assets/live (HTML, CSS and the
-JavaScript forward pass; nothing is fetched at run time). Python stays the source of truth:
-the component reports its slider amounts as state (every 250 ms while dragging, and on
-release), and the page computes the same latent from them for downloads, the memorisation
-check, interpolation and the grid.
+forward passes: kernel.js, WebAssembly SIMD assembled in the page, and live.js; nothing is
+fetched at run time). Python stays the source of truth: the component reports its slider
+amounts as state (on release, and when a slider has rested 400 ms), and the page computes
+the same latent from them for downloads, the memorisation check, interpolation and the
+grid.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _component = st.components.v2.component(
     "dcgan_live_portrait",
     html=(ASSETS / "live.html").read_text(encoding="utf-8"),
     css=(ASSETS / "live.css").read_text(encoding="utf-8"),
-    js=(ASSETS / "live.js").read_text(encoding="utf-8"),
+    js="\n".join((ASSETS / name).read_text(encoding="utf-8") for name in ("kernel.js", "live.js")),
 )
 
 

@@ -121,3 +121,34 @@ def finished_run(ws, tiny_dataset):
     run = create_run(ws, config)
     assert run_training(config, run) == "done"
     return run
+
+
+def odd_generator(seed: int = 4):
+    """A member of the family with everything the demo lacks: odd kernels and channel
+    counts (not multiples of 4), 'valid' padding, leaky ReLU, batch norm after a
+    convolution with trained-looking statistics, a sigmoid output. The browser test runs it
+    in the page too."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    z = keras.Input((10,))
+    x = keras.layers.Dense(4 * 4 * 10)(z)
+    x = keras.layers.Reshape((4, 4, 10))(x)
+    x = keras.layers.LeakyReLU(0.2)(x)
+    x = keras.layers.Conv2DTranspose(6, 5, strides=2, padding="same")(x)  # 8
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Conv2DTranspose(5, 2, strides=2, padding="valid")(x)  # 16
+    x = keras.layers.Activation("tanh")(x)
+    x = keras.layers.Conv2DTranspose(7, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same",
+                                     activation="sigmoid")(x)  # 64
+    model = keras.Model(z, x)
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            layer.set_weights([rng.uniform(0.5, 1.5, w.shape) if i in (0, 3) else
+                               rng.normal(0, 0.3, w.shape) for i, w in
+                               enumerate(layer.get_weights())])
+    return model
+

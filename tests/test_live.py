@@ -10,6 +10,7 @@ from dcgan.export import load_demo_generator
 from dcgan.latent import z_from_seeds
 from dcgan.live import NotLive, describe, forward
 from dcgan.models import build_generator
+from tests.conftest import odd_generator
 
 
 def keras_images(model, z: np.ndarray) -> np.ndarray:
@@ -61,3 +62,15 @@ def test_other_shapes_are_refused_with_the_reason():
     wrong = keras.Model(z, keras.layers.Reshape((32, 32, 12))(keras.layers.Dense(32 * 32 * 12)(z)))
     with pytest.raises(NotLive, match=r"ends at \(32, 32, 12\)"):
         describe(wrong)
+
+
+def test_odd_kernels_strides_padding_and_channel_counts():
+    model = odd_generator()
+    description = describe(model)
+    convs = [(op["size"], op["stride"], op["pad"], op["out"]) for op in description.ops
+             if op["op"] == "convt"]
+    assert convs == [(5, 2, 1, [8, 8, 6]), (2, 2, 0, [16, 16, 5]), (3, 2, 0, [32, 32, 7]),
+                     (4, 2, 1, [64, 64, 3])]
+    z = z_from_seeds([1, 2, 3], 10)
+    got = np.stack([forward(description, v) for v in z])
+    assert np.abs(got - keras_images(model, z)).max() < 1e-4

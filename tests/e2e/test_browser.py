@@ -36,8 +36,8 @@ def download(page, tab: str, button: str, folder):
 
 def _live_ready(page):
     page.locator("canvas.portrait").first.wait_for(timeout=120_000)
-    # ready once both forward passes were timed and the faster chosen
-    page.wait_for_function("() => window.dcganLive?.timings.cpu !== undefined", timeout=60_000)
+    # ready once the forward passes were timed and the fastest chosen
+    page.wait_for_function("() => window.dcganLive?.chosen", timeout=60_000)
 
 
 def wait_for_redraw(page, live, frames: int) -> None:
@@ -321,13 +321,16 @@ def test_live_portrait_draws_the_servers_pixels_and_follows_its_sliders(app_serv
     z = np.stack([z_from_seed(s, 64) + rng.uniform(-3, 3, len(named)) @ named
                   for s in range(32)]).astype(np.float32)
     server = demo.images(z).astype(np.int16)
-    # Chromium here has WebGL2 (SwiftShader, software): the page timed both paths and took
-    # the faster; both must draw the server's pixels.
+    # Chromium here has WebAssembly SIMD and WebGL2 (SwiftShader, software): the page timed
+    # both and took the faster; every path, the plain JavaScript one too, must draw the
+    # server's pixels.
     timings = page.evaluate("() => window.dcganLive.timings")
-    assert set(timings) == {"cpu", "webgl2"}
-    faster = "webgl2" if timings["webgl2"] < timings["cpu"] else "cpu"
+    assert set(timings) == {"wasm", "webgl2"}
+    faster = "webgl2" if timings["webgl2"] < timings["wasm"] else "wasm"
     assert page.evaluate("() => window.dcganLive.mode") == faster
-    for path in ("pixels", "cpuPixels", "glPixels"):
+    page.get_by_text(re.compile(r"drawn in your browser \((WebAssembly SIMD|WebGL2)\)")) \
+        .wait_for(timeout=30_000)  # the page's report of its path reached the server
+    for path in ("pixels", "wasmPixels", "cpuPixels", "glPixels"):
         rgba = np.asarray(page.evaluate(f"zs => zs.map(z => window.dcganLive.{path}(z))",
                                         z.tolist()), np.int16).reshape(32, 64, 64, 4)
         assert np.abs(rgba[..., :3] - server).max() <= 2, path  # per channel, of 255
@@ -346,6 +349,35 @@ def test_live_portrait_draws_the_servers_pixels_and_follows_its_sliders(app_serv
     expected = z_from_seed(0, 64) + 3.0 * named[0]
     assert np.allclose(json.loads(saved.read_text())["z"][0], expected, atol=1e-5)
     shot(page, "explore-live")
+
+
+def test_the_live_portrait_runs_an_uploaded_generator_of_another_shape(app_server, page,
+                                                                       tmp_path):
+    import numpy as np
+
+    from dcgan.export import load_generator_file
+    from tests.conftest import odd_generator
+
+    upload = tmp_path / "odd.keras"
+    odd_generator().save(upload)  # odd kernels and channel counts, 'valid' padding, sigmoid
+    base, _ = app_server
+    page.goto(f"{base}/explore")
+    settle(page, timeout=120_000)
+    _live_ready(page)
+    demo = page.evaluate("() => window.dcganLive.digest")
+    page.get_by_role("radiogroup", name="Generator").get_by_text("Upload a generator").click()
+    settle(page)
+    page.locator("[data-testid='stFileUploader'] input[type=file]").first \
+        .set_input_files(str(upload))
+    page.get_by_text("upload: odd.keras").first.wait_for(timeout=120_000)
+    page.wait_for_function("d => window.dcganLive?.digest !== d && window.dcganLive.chosen",
+                           arg=demo, timeout=60_000)
+    z = np.random.default_rng(3).normal(size=(8, 10)).astype(np.float32)
+    server = load_generator_file(upload.read_bytes(), "odd.keras").images(z).astype(np.int16)
+    for path in ("pixels", "wasmPixels", "cpuPixels", "glPixels"):
+        rgba = np.asarray(page.evaluate(f"zs => zs.map(z => window.dcganLive.{path}(z))",
+                                        z.tolist()), np.int16).reshape(8, 64, 64, 4)
+        assert np.abs(rgba[..., :3] - server).max() <= 2, path
 
 
 @pytest.mark.parametrize("app_env", [{"DCGAN_LIVE_MAX_FRAME_MS": "0.001"}])
