@@ -167,7 +167,15 @@ TWO_DEVICES = textwrap.dedent("""
                                          "float32", False, "one"))
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     two = GanTrainer(config, DeviceSetup(mirrored, "float32", False, "two"))
-    two.set_state(one.get_state())
+    # Not the initial biases (zeros): they give fake images flat regions, hence exact ties in
+    # ml241's max pooling, whose gradient then goes to whichever tied input the kernel picks
+    # (another one for a half batch: a valid subgradient, but not the same step).
+    state = one.get_state()
+    rng = np.random.default_rng(4)
+    state["g"] = [w + rng.normal(0, 0.05, w.shape).astype(np.float32) if w.ndim == 1 else w
+                  for w in state["g"]]
+    one.set_state(state)
+    two.set_state(state)
     half = gb // 2
     split = mirrored.experimental_distribute_values_from_function(
         lambda ctx: tf.constant(batch[ctx.replica_id_in_sync_group * half:][:half]))
@@ -176,19 +184,25 @@ TWO_DEVICES = textwrap.dedent("""
     for key in a:
         assert abs(a[key] - b[key]) < 1e-5, (key, a[key], b[key])
     a_state, b_state = one.get_state(), two.get_state()
-    # Same weights after the update, but for Adam's normalisation g / (sqrt(v) + eps): it
-    # turns the summation-order rounding of near-zero gradients into differences of up to
-    # one learning rate on a handful of elements.
+    # The same gradients: Adam's moments after one step are (1 - beta1) g and (1 - beta2) g^2,
+    # equal up to float32 summation-order rounding, relative to each array's scale.
+    worst = 0.0
+    for key in ("g_opt", "d_opt"):
+        for x, y in zip(a_state[key], b_state[key]):
+            error = float(np.abs(x - y).max()) / max(float(np.abs(x).max()), 1e-30)
+            assert error <= 1e-4, (key, x.shape, error)
+            worst = max(worst, error)
+    # The same weights but for Adam's normalisation g / (sqrt(v) + eps): it turns the
+    # rounding of gradients near eps into differences of up to one learning rate (seen on
+    # up to 5% of G's elements, depending on the CPU's kernels); never more.
     groups = [("g", config.train.g_lr), ("d", config.train.d_lr)]
     if "ema" in a_state:  # studio: the EMA copy (= G after the first step) and ADA's p too
         groups.append(("ema", config.train.g_lr))
         assert a_state["aug"][0][0] == b_state["aug"][0][0]
     for group, lr in groups:
         for x, y in zip(a_state[group], b_state[group]):
-            diff = np.abs(x - y)
-            assert diff.max() <= 1.01 * lr, (group, diff.max())
-            assert np.mean(diff <= 1e-5) >= 0.995, (group, np.mean(diff <= 1e-5))
-    print("SAME", mirrored.num_replicas_in_sync)
+            assert np.abs(x - y).max() <= 1.01 * lr, (group, np.abs(x - y).max())
+    print("SAME", mirrored.num_replicas_in_sync, worst)
 """)
 
 
@@ -214,7 +228,15 @@ TWO_DEVICES_RESIDENT = textwrap.dedent("""
                                          "float32", False, "one"))
     two = GanTrainer(config, DeviceSetup(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
                                          "float32", False, "two"))
-    two.set_state(one.get_state())
+    # Not the initial biases (zeros): they give fake images flat regions, hence exact ties in
+    # ml241's max pooling, whose gradient then goes to whichever tied input the kernel picks
+    # (another one for a half batch: a valid subgradient, but not the same step).
+    state = one.get_state()
+    rng = np.random.default_rng(4)
+    state["g"] = [w + rng.normal(0, 0.05, w.shape).astype(np.float32) if w.ndim == 1 else w
+                  for w in state["g"]]
+    one.set_state(state)
+    two.set_state(state)
     source = ResidentImages(images, input_spec(config))
     a = one.train_steps(source, source.args(0, 0), 0, 3)
     b = two.train_steps(source, source.args(0, 0), 0, 3)
