@@ -117,8 +117,10 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
             f"{live['drag_moves_per_s']:.0f} | |",
             f"| slider key press to its frame, median of 10 | **{live['key_ms']:.1f} ms** | "
             "<= 50 |",
-            f"| page reload to the first frame (weights sent, parsed, drawn) | "
-            f"**{live['first_frame_ms']:.0f} ms** | <= 1500 |",
+            f"| page reload to the first frame (weights sent, parsed, drawn), page's clock, "
+            f"median of 5 | **{live['first_frame_ms']:.0f} ms** | <= 1500 |",
+            f"| the same seen from the test driver (Playwright) | "
+            f"{live['first_frame_wall_ms']:.0f} ms | |",
             "",
             f"Full-width `dcgan` preset generator (uploaded): {live['dcgan_frame_ms']:.0f} ms a "
             f"frame, so it **{verdict}** (the limit is {MAX_FRAME_MS:.0f} ms).",
@@ -204,14 +206,18 @@ def _frames(page) -> int:
     return int(page.locator(".live").first.get_attribute("data-frames") or 0)
 
 
-def live_figures(moves: int = 10, drag_seconds: float = 2.0) -> dict:
+def live_figures(moves: int = 10, drag_seconds: float = 2.0, reloads: int = 5) -> dict:
     """The live portrait in Chromium, demo generator, then a full-width `dcgan` generator.
 
     first_frame_ms: page reload to the component's first frame (generator already loaded by
-    the server); key_ms: median, a slider key press (input event) to its frame drawn;
-    frame_ms: median time of one frame (forward pass + drawing); drag_fps: frames drawn per
-    second while a slider is dragged with the mouse. For the `dcgan` generator (uploaded as
-    a .keras file): its frame time, and whether the page fell back to server rendering.
+    the server), median of `reloads`, on the page's clock (from its navigation start);
+    first_frame_wall_ms: the same as the driver sees it (Playwright's reload waits for the
+    load event, then polls the page); key_ms: median, a slider key press (input event) to
+    its frame drawn; frame_ms: median time of one frame (forward pass + drawing); drag_fps:
+    frames drawn per second while a slider is dragged with the mouse, as fast as Chromium
+    takes mouse moves (drag_moves_per_s); wasm_ms, cpu_ms, gl_ms: the three forward passes
+    side by side. For the `dcgan` generator (uploaded as a .keras file): its frame time, and
+    whether the page fell back to server rendering.
     """
     import tempfile
 
@@ -224,13 +230,19 @@ def live_figures(moves: int = 10, drag_seconds: float = 2.0) -> dict:
         page = app.page
         page.locator("canvas.portrait").first.wait_for(timeout=180_000)
         app.settle()
-        start = time.perf_counter()
-        page.reload()
-        page.locator("canvas.portrait").first.wait_for(timeout=60_000)
-        while _frames(page) < 1:
-            page.wait_for_timeout(5)
-        out["first_frame_ms"] = 1000 * (time.perf_counter() - start)
-        app.settle()
+        pages, walls = [], []
+        for _ in range(reloads):  # the page's clock (from navigation start) and the driver's
+            start = time.perf_counter()
+            page.reload()
+            page.locator("canvas.portrait").first.wait_for(timeout=60_000)
+            while _frames(page) < 1:
+                page.wait_for_timeout(5)
+            walls.append(1000 * (time.perf_counter() - start))
+            pages.append(float(page.locator(".live").first.get_attribute("data-first-frame-at")))
+            app.settle()
+            page.wait_for_timeout(1000)
+        out["first_frame_ms"] = statistics.median(pages)
+        out["first_frame_wall_ms"] = statistics.median(walls)
         slider = page.locator(".live input[type=range]").first
         slider.focus()
         keys = []

@@ -24,6 +24,7 @@ Tensors are height x width x channels, row-major (Keras' channels-last order).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ class Description:
     weights: np.ndarray  # float32, flat
     latent_dim: int
 
-    @property
+    @functools.cached_property  # a frozen dataclass still has a __dict__ to cache in
     def digest(self) -> str:
         """Names this generator's weights (the page keeps the parsed model under it)."""
         return hashlib.sha256(self.weights.tobytes()).hexdigest()[:16]

@@ -292,9 +292,13 @@ def _use_photo(name: str) -> None:
     st.session_state["explore_base"] = name
 
 
+# Every tab's widgets are drawn on every run (Streamlit forgets the values of widgets a run
+# does not draw), but the portraits, grids and GIFs only in the open one: a switch of tab
+# reruns the page. A page load then draws the live portrait without the other tabs' work
+# competing with it for the machine (BENCHMARKS.md, Explorer).
 portrait, photo, grid, interp, label, compare = st.tabs(
     ["Portrait", "Your photo", "Grid", "Interpolation", "Label a direction",
-     "Compare checkpoints"])
+     "Compare checkpoints"], key="explore_tab", on_change="rerun")
 
 if "explore_pending_seed" in st.session_state:  # "Use this seed" on the Grid tab
     st.session_state["explore_seed"] = st.session_state.pop("explore_pending_seed")
@@ -542,20 +546,22 @@ def photo_view() -> None:
 
 
 @st.fragment
-def grid_view() -> None:
+def grid_view(shown: bool) -> None:
     psi = st.session_state.get("explore_psi", 1.0)
     c1, c2 = st.columns(2)
     first = c1.number_input("First seed", 0, 2**31 - 1000, 0, key="explore_grid_first")
     count = c2.select_slider("Portraits", [16, 32, 64], 16, key="explore_grid_count")
     seeds = list(range(int(first), int(first) + count))
-    z_grid = truncate(z_from_seeds(seeds, generator.latent_dim), psi)
-    images = generator.images(z_grid)
-    st.image(grid_png(images, 8, 2), caption=f"seeds {seeds[0]}-{seeds[-1]}", width=640)
     c1, c2, c3 = st.columns(3)
     pick = c1.selectbox("Make current", seeds, key="explore_grid_pick")
     if c1.button("Use this seed", key="explore_grid_use"):
         st.session_state["explore_pending_seed"] = int(pick)
         st.rerun()
+    if not shown:
+        return
+    z_grid = truncate(z_from_seeds(seeds, generator.latent_dim), psi)
+    images = generator.images(z_grid)
+    st.image(grid_png(images, 8, 2), caption=f"seeds {seeds[0]}-{seeds[-1]}", width=640)
     c2.download_button("Download ZIP", portraits_zip(images, seeds, z_grid),
                        f"portraits_seeds{seeds[0]}-{seeds[-1]}.zip", "application/zip",
                        key="explore_dl_zip")
@@ -579,7 +585,7 @@ def _animation(key: str, _generator, path: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 @st.fragment
-def interpolation_view() -> None:
+def interpolation_view(shown: bool) -> None:
     psi = st.session_state.get("explore_psi", 1.0)
     c1, c2, c3 = st.columns(3)
     start = c1.number_input("Start seed", 0, 2**31 - 1, 0, key="explore_int_start")
@@ -603,6 +609,8 @@ def interpolation_view() -> None:
     if to_current and "explore_z" in st.session_state:
         keyframes[-1] = st.session_state["explore_z"]
         keys[-1] = f"current{int(st.session_state.get('explore_seed', 0))}"
+    if not shown:
+        return
     frames, strip, gif = _animation(pca_key, generator, interpolate(keyframes, steps, how))
     st.image(strip, caption="Strip", width="stretch")
     st.image(gif, caption="Animated", width=256)
@@ -618,18 +626,19 @@ def interpolation_view() -> None:
 
 
 @st.fragment
-def label_view() -> None:
+def label_view(shown: bool) -> None:
     st.write("Tick the portraits that show the attribute (e.g. smiling), name it, and Fit: "
              "the direction from the unticked to the ticked ones becomes a slider.")
     base = st.number_input("Samples from seed", 0, 2**31 - 100, 1000, key="explore_lab_base")
     label_seeds = list(range(int(base), int(base) + 16))
-    label_images = generator.from_seeds(label_seeds)
+    label_images = generator.from_seeds(label_seeds) if shown else None
     ticks = []
     for row in range(4):
         columns = st.columns(4)
         for col in range(4):
             i = row * 4 + col
-            columns[col].image(png_bytes(upscale(label_images[i], 128)), width=128)
+            if shown:
+                columns[col].image(png_bytes(upscale(label_images[i], 128)), width=128)
             ticks.append(columns[col].checkbox(f"seed {label_seeds[i]}",
                                                key=f"explore_lab_{label_seeds[i]}"))
     name = st.text_input("Direction name", "smiling", key="explore_lab_name")
@@ -655,11 +664,11 @@ with portrait:
 with photo:
     photo_view()
 with grid:
-    grid_view()
+    grid_view(bool(grid.open))
 with interp:
-    interpolation_view()
+    interpolation_view(bool(interp.open))
 with label:
-    label_view()
+    label_view(bool(label.open))
 with compare:
     if run_dir is None or len(list_checkpoints(run_dir)) < 2:
         st.info("Compare needs a training run with two checkpoints or more.")
@@ -669,7 +678,7 @@ with compare:
         a = c1.selectbox("Checkpoint A", names, 0, key="explore_cmp_a")
         b = c2.selectbox("Checkpoint B", names, len(names) - 1, key="explore_cmp_b")
         seeds = list(range(8))
-        for column, ckpt in ((c1, a), (c2, b)):
+        for column, ckpt in ((c1, a), (c2, b)) if compare.open else ():
             other = _run_generator(str(run_dir), ckpt)
             column.image(grid_png(other.from_seeds(seeds), 4, 2), caption=ckpt, width=300)
 

@@ -60,8 +60,13 @@ def test_seed_and_sliders_change_the_portrait(ws, finished_run):
     at.slider(key="explore_dir_PC1").set_value(3.0).run()
     assert first_image(at) != after_seed
     labels = {b.label for b in at.get("download_button")}
-    assert {"Download PNG", "Latent .npy", "Latent .json", "Download ZIP",
-            "Download grid PNG", "Download GIF"} <= labels
+    assert {"Download PNG", "Latent .npy", "Latent .json"} <= labels
+    # the other tabs draw their portraits (and downloads) only when open
+    assert not labels & {"Download ZIP", "Download grid PNG", "Download GIF"}
+    at.session_state["explore_tab"] = "Grid"
+    at.run()
+    assert {"Download ZIP", "Download grid PNG"} <= {b.label for b in at.get("download_button")}
+    assert at.number_input(key="explore_seed").value == 7  # the closed tab's widgets kept
     assert at.selectbox(key="explore_ckpt").options[0].startswith("ckpt-00002")
 
 
@@ -132,6 +137,9 @@ def test_upload_of_a_bad_file_is_refused(ws):
 
 def test_interpolation_can_end_at_the_current_portrait(ws, finished_run):
     at = page()
+    assert not [b for b in at.get("download_button") if b.label == "Download GIF"]  # closed
+    at.session_state["explore_tab"] = "Interpolation"  # as a click on the tab does
+    at.run()
     before = [b for b in at.get("download_button") if b.label == "Download GIF"]
     at.checkbox(key="explore_int_current").check()
     at.number_input(key="explore_cut").set_value(1.0).run()

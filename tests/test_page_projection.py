@@ -78,6 +78,8 @@ def test_photos_of_a_prepared_dataset_and_interpolation_between_two(ws, finished
     at.selectbox(key="explore_ph_pick").set_value("tiny #3")
     at.button(key="explore_ph_use").click().run()  # shown on the Portrait tab at once
     assert "Starting from your photo **tiny #3**" in at.info[0].value
+    at.session_state["explore_tab"] = "Interpolation"
+    at.run()
     before = next(b for b in at.get("download_button") if b.label == "Download GIF").proto.url
     at.selectbox(key="explore_int_from").set_value("tiny #3")
     at.selectbox(key="explore_int_to").set_value("tiny #9").run()
