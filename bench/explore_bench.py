@@ -28,11 +28,12 @@ def _median_ms(fn, repeats: int) -> float:
 
 
 def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
+    from bench.train_bench import matmul_peak
     from dcgan.config import preset
     from dcgan.export import RunGenerator, grid_png, png_bytes, upscale
     from dcgan.images import image_grid
     from dcgan.latent import apply_directions, truncate, z_from_seed, z_from_seeds
-    from dcgan.live import MAX_FRAME_MS
+    from dcgan.live import MAX_FRAME_MS, describe
     from dcgan.models import build_generator
     from dcgan.trainer import configure_threads
 
@@ -63,6 +64,9 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
         return buf.getvalue()
 
     report = Report("explore", out_dir)
+    # This CPU's float32 peak in the same run: machines here differ 2-6x (BENCHMARKS.md top)
+    peak = report.figure("matmul_peak_gflops", matmul_peak(1024 if quick else 4096), "GFLOP/s")
+    flops = 2 * describe(model).multiply_adds  # one portrait of the dcgan preset
     one = report.figure("portrait_ms", _median_ms(one_portrait, repeats), "ms")
     pred = report.figure("portrait_predict_ms", _median_ms(predict_portrait, repeats), "ms")
     grid = report.figure("grid64_ms", _median_ms(grid64, repeats), "ms")
@@ -87,6 +91,9 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
         "<= 15 |",
         f"| the same with `model.predict` | {pred:.1f} ({pred / one:.1f}x slower) | |",
         f"| 64-portrait grid, PNG compress_level 1 | **{grid:.1f}** | <= 120 |",
+        f"| (its generator work: {64 * flops / grid / 1e6:.0f} GFLOP/s, "
+        f"{64 * flops / grid / 1e6 / peak:.0%} of this run's float32 matmul peak, "
+        f"{peak:.0f} GFLOP/s) | | |",
         f"| the same grid with Pillow's default PNG compression | {slow:.1f} | |",
         "",
         ("Server rendering (the live portrait off), Chromium, from a slider key press on a "
@@ -115,6 +122,9 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
             ">= 30 |",
             f"| mouse moves Chromium took per second during that drag | "
             f"{live['drag_moves_per_s']:.0f} | |",
+            f"| frames per second for a drag driven inside the page, one input event per "
+            f"display frame ({live['drag_display_rate_events_per_s']:.0f} a second) | "
+            f"**{live['drag_display_rate_fps']:.0f}** | >= 30 |",
             f"| slider key press to its frame, median of 10 | **{live['key_ms']:.1f} ms** | "
             "<= 50 |",
             f"| page reload to the first frame (weights sent, parsed, drawn), page's clock, "
@@ -202,6 +212,25 @@ PATH_MS = """name => {
 }"""
 
 
+DRAG_IN_PAGE = """(input, seconds) => new Promise(done => {
+  const root = input.closest(".live"), before = Number(root.dataset.frames);
+  const t0 = performance.now();
+  let events = 0;
+  const step = (now) => {
+    const t = (now - t0) / 1000;
+    if (t >= seconds) {
+      input.dispatchEvent(new Event("change", {bubbles: true}));
+      return done([Number(root.dataset.frames) - before, events, t]);
+    }
+    input.value = String(3 * Math.sin(2 * Math.PI * t / seconds));  // across and back
+    input.dispatchEvent(new Event("input", {bubbles: true}));
+    events += 1;
+    requestAnimationFrame(step);
+  };
+  requestAnimationFrame(step);
+})"""
+
+
 def _frames(page) -> int:
     return int(page.locator(".live").first.get_attribute("data-frames") or 0)
 
@@ -269,6 +298,11 @@ def live_figures(moves: int = 10, drag_seconds: float = 2.0, reloads: int = 5) -
         page.mouse.up()
         out["drag_fps"] = drawn / elapsed
         out["drag_moves_per_s"] = moves / elapsed
+        # The driver's mouse gives ~30 moves a second here: the same drag from inside the
+        # page, one input event per display frame, shows what the page keeps up with.
+        drawn, events, seconds = slider.evaluate(DRAG_IN_PAGE, drag_seconds)
+        out["drag_display_rate_fps"] = drawn / seconds
+        out["drag_display_rate_events_per_s"] = events / seconds
         out["frame_ms"] = statistics.median(page.evaluate("() => window.dcganLive.frames()"))
         # The three forward passes side by side on one latent (pixels included), median of 7.
         for path in ("wasm", "cpu", "gl"):

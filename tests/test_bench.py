@@ -66,7 +66,9 @@ def test_quick_explore_bench(tmp_path):
     results = {r["name"]: r["value"] for r in
                json.loads((tmp_path / "bench/results.json").read_text())}
     assert results["explore.portrait_ms"] > 0 and results["explore.grid64_ms"] > 0
-    assert "| one portrait" in (tmp_path / "BENCHMARKS.md").read_text()
+    assert results["explore.matmul_peak_gflops"] > 0
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "| one portrait" in text and "of this run's float32 matmul peak" in text
 
 
 def test_quick_quality_bench_scores_both_scenarios_at_equal_time_and_images(tmp_path):
