@@ -288,16 +288,16 @@ def live_figures(moves: int = 10, drag_seconds: float = 2.0, reloads: int = 5) -
         page.mouse.move(box["x"] + 2, y)
         page.mouse.down()
         before, start = _frames(page), time.perf_counter()
-        moves, elapsed = 0, 0.0
+        mouse_moves, elapsed = 0, 0.0
         while elapsed < drag_seconds:  # across the slider and back, as fast as Chromium
             t = (elapsed / drag_seconds * 2) % 1  # takes mouse events, twice
             page.mouse.move(box["x"] + 2 + (box["width"] - 4) * (1 - abs(2 * t - 1)), y)
-            moves += 1
+            mouse_moves += 1
             elapsed = time.perf_counter() - start
         drawn = _frames(page) - before
         page.mouse.up()
         out["drag_fps"] = drawn / elapsed
-        out["drag_moves_per_s"] = moves / elapsed
+        out["drag_moves_per_s"] = mouse_moves / elapsed
         # The driver's mouse gives ~30 moves a second here: the same drag from inside the
         # page, one input event per display frame, shows what the page keeps up with.
         drawn, events, seconds = slider.evaluate(DRAG_IN_PAGE, drag_seconds)

@@ -119,8 +119,9 @@ const pad4 = (c) => Math.ceil(c / 4) * 4;
 
 // The generator in one WebAssembly memory: for each transposed convolution its kernel
 // (taps x ci x co, padded), bias and tap table, then one buffer per tensor. run(z) is
-// dcgan.live.forward again: dense and activations in JavaScript on views of the memory
-// (a small share of the work), the convolutions in WebAssembly.
+// dcgan.live.forward again: dense and activations in JavaScript (live.js's `dense` and
+// `activate`, on views of the memory; a small share of the work), the convolutions in
+// WebAssembly.
 class WasmRunner {
   constructor(model) {
     if (!WASM.module) throw new Error("this browser has no WebAssembly SIMD");
@@ -145,17 +146,14 @@ class WasmRunner {
         this.steps.push({ kind: "act", op, at: tensor,
                           floats: shape[0] * shape[1] * pad4(shape[2]) });
       } else if (op.op === "convt") {
-        const [h, wi, c] = op.in, [oh, ow, co] = op.out, k = op.size, s = op.stride;
+        const [h, wi, c] = op.in, [oh, ow, co] = op.out, k = op.size;
         const cs = pad4(c), cos = pad4(co), npix = oh * ow;
-        const pairs = [], starts = [0];
+        const ys = reaching(op, oh, h), xs = reaching(op, ow, wi), pairs = [], starts = [0];
         for (let oy = 0; oy < oh; oy++) {
           for (let ox = 0; ox < ow; ox++) {
-            for (let a = (oy + op.pad) % s; a < k; a += s) {
-              const iy = (oy + op.pad - a) / s;
-              if (iy < 0 || iy >= h) continue;
-              for (let b = (ox + op.pad) % s; b < k; b += s) {
-                const ix = (ox + op.pad - b) / s;
-                if (ix >= 0 && ix < wi) pairs.push((iy * wi + ix) * cs * 4, (a * k + b) * cs * cos * 4);
+            for (const [a, iy] of ys[oy]) {
+              for (const [b, ix] of xs[ox]) {
+                pairs.push((iy * wi + ix) * cs * 4, (a * k + b) * cs * cos * 4);
               }
             }
             starts.push(pairs.length * 4);
@@ -198,12 +196,7 @@ class WasmRunner {
     let flat = null;
     for (const step of this.steps) {
       if (step.kind === "dense") {
-        const op = step.op, n = op.units;
-        flat = w.slice(op.bias, op.bias + n);
-        for (let i = 0; i < op.inputs; i++) {
-          const xi = z[i], row = op.kernel + i * n;
-          if (xi !== 0) for (let j = 0; j < n; j++) flat[j] += xi * w[row + j];
-        }
+        flat = dense(z, step.op, w);
       } else if (step.kind === "reshape") {
         const [h, wi, c] = step.shape, cs = pad4(c), at = step.at / 4;
         if (cs === c) f32.set(flat, at);
