@@ -292,13 +292,17 @@ def _use_photo(name: str) -> None:
     st.session_state["explore_base"] = name
 
 
-# Every tab's widgets are drawn on every run (Streamlit forgets the values of widgets a run
-# does not draw), but the portraits, grids and GIFs only in the open one: a switch of tab
-# reruns the page. A page load then draws the live portrait without the other tabs' work
-# competing with it for the machine (BENCHMARKS.md, Explorer).
-portrait, photo, grid, interp, label, compare = st.tabs(
-    ["Portrait", "Your photo", "Grid", "Interpolation", "Label a direction",
-     "Compare checkpoints"], key="explore_tab", on_change="rerun")
+# A tab is drawn from the first time it is opened on: Streamlit forgets the values of widgets
+# a run does not draw, so a tab once opened draws its widgets on every run, but its portraits,
+# grids and GIFs only while open (a switch of tab reruns the page). A tab never opened has
+# no values to keep: not drawing it takes a fifth off the live portrait's first frame after
+# a reload (BENCHMARKS.md, Explorer; DECISIONS.md).
+TABS = ["Portrait", "Your photo", "Grid", "Interpolation", "Label a direction",
+        "Compare checkpoints"]
+portrait, photo, grid, interp, label, compare = tabs = st.tabs(TABS, key="explore_tab",
+                                                                on_change="rerun")
+opened: set = st.session_state.setdefault("explore_tabs_opened", set())
+opened.update(name for name, tab in zip(TABS, tabs, strict=True) if tab.open)
 
 if "explore_pending_seed" in st.session_state:  # "Use this seed" on the Grid tab
     st.session_state["explore_seed"] = st.session_state.pop("explore_pending_seed")
@@ -495,7 +499,7 @@ def _show_projection(result, total_steps: int | None = None) -> None:
 
 
 @st.fragment
-def photo_view() -> None:
+def photo_view(shown: bool) -> None:
     st.write("Put a photo into the generator: a search finds the latent whose portrait looks "
              "most like it (by pixels and edges at four scales, and for a training run its "
              "own discriminator's features; no downloaded network). The result becomes the "
@@ -515,7 +519,8 @@ def photo_view() -> None:
     if running:  # the search runs in its own thread; this shows its progress
         b2.button("Stop", on_click=_stop_search, key="explore_ph_stop")
         search = state["search"]
-        _show_projection(search.latest, search.settings.steps)
+        if shown:
+            _show_projection(search.latest, search.settings.steps)
         time.sleep(REFRESH_SECONDS)
         _rerun_fragment()
     if state is not None:  # finished or stopped: the best so far becomes the current portrait
@@ -538,7 +543,8 @@ def photo_view() -> None:
         st.divider()
         names = list(photos)
         pick = st.selectbox("Projected photos", names, len(names) - 1, key="explore_ph_pick")
-        _show_projection(photos[pick])
+        if shown:
+            _show_projection(photos[pick])
         # The Portrait tab is another fragment: the whole page runs again to show it there.
         if st.button("Make it the current portrait", key="explore_ph_use"):
             _use_photo(pick)
@@ -659,28 +665,26 @@ def label_view(shown: bool) -> None:
             show_error(exc)
 
 
-with portrait:
-    portrait_view()
-with photo:
-    photo_view()
-with grid:
-    grid_view(bool(grid.open))
-with interp:
-    interpolation_view(bool(interp.open))
-with label:
-    label_view(bool(label.open))
-with compare:
+def compare_view(shown: bool) -> None:
     if run_dir is None or len(list_checkpoints(run_dir)) < 2:
         st.info("Compare needs a training run with two checkpoints or more.")
-    else:
-        names = [p.name for p in list_checkpoints(run_dir)]
-        c1, c2 = st.columns(2)
-        a = c1.selectbox("Checkpoint A", names, 0, key="explore_cmp_a")
-        b = c2.selectbox("Checkpoint B", names, len(names) - 1, key="explore_cmp_b")
-        seeds = list(range(8))
-        for column, ckpt in ((c1, a), (c2, b)) if compare.open else ():
-            other = _run_generator(str(run_dir), ckpt)
-            column.image(grid_png(other.from_seeds(seeds), 4, 2), caption=ckpt, width=300)
+        return
+    names = [p.name for p in list_checkpoints(run_dir)]
+    c1, c2 = st.columns(2)
+    a = c1.selectbox("Checkpoint A", names, 0, key="explore_cmp_a")
+    b = c2.selectbox("Checkpoint B", names, len(names) - 1, key="explore_cmp_b")
+    seeds = list(range(8))
+    for column, ckpt in ((c1, a), (c2, b)) if shown else ():
+        other = _run_generator(str(run_dir), ckpt)
+        column.image(grid_png(other.from_seeds(seeds), 4, 2), caption=ckpt, width=300)
+
+
+VIEWS = [lambda shown: portrait_view(), photo_view, grid_view, interpolation_view, label_view,
+         compare_view]  # each but the portrait draws its pictures only while `shown` (open)
+for name, tab, view in zip(TABS, tabs, VIEWS, strict=True):
+    if name in opened:
+        with tab:
+            view(bool(tab.open))
 
 if pca is None:  # after everything else is drawn: the first portrait does not wait for it
     with st.spinner("Finding the main directions (PCA of early activations)..."):

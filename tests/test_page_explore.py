@@ -39,6 +39,12 @@ def test_opens_on_the_bundled_demo(ws):
     assert len(labels) == 8  # each named one replaces the component it was taken from
 
 
+def open_tab(at: AppTest, name: str) -> AppTest:
+    """As a click on the tab does: the page reruns with it open."""
+    at.session_state["explore_tab"] = name
+    return at.run()
+
+
 def first_image(at) -> str:
     return at.get("image")[0].proto.imgs[0].url
 
@@ -63,11 +69,24 @@ def test_seed_and_sliders_change_the_portrait(ws, finished_run):
     assert {"Download PNG", "Latent .npy", "Latent .json"} <= labels
     # the other tabs draw their portraits (and downloads) only when open
     assert not labels & {"Download ZIP", "Download grid PNG", "Download GIF"}
-    at.session_state["explore_tab"] = "Grid"
-    at.run()
+    open_tab(at, "Grid")
     assert {"Download ZIP", "Download grid PNG"} <= {b.label for b in at.get("download_button")}
     assert at.number_input(key="explore_seed").value == 7  # the closed tab's widgets kept
     assert at.selectbox(key="explore_ckpt").options[0].startswith("ckpt-00002")
+
+
+def test_a_tab_is_drawn_from_its_first_opening_on(ws, finished_run):
+    at = page()
+    keys = {w.key for w in at.number_input}
+    assert "explore_seed" in keys and "explore_grid_first" not in keys  # never opened
+    assert not [c for c in at.checkbox if c.key.startswith("explore_lab_")]
+    open_tab(at, "Grid").number_input(key="explore_grid_first").set_value(40).run()
+    assert at.get("image")[-1].proto.imgs[0].caption == "seeds 40-55"
+    open_tab(at, "Portrait")
+    assert at.number_input(key="explore_grid_first").value == 40  # kept while closed
+    assert "Download ZIP" not in {b.label for b in at.get("download_button")}
+    open_tab(at, "Grid")
+    assert at.get("image")[-1].proto.imgs[0].caption == "seeds 40-55"
 
 
 def test_portrait_first_then_pca_kept_on_disk_for_the_next_server(ws, finished_run,
@@ -108,7 +127,7 @@ def test_portrait_first_then_pca_kept_on_disk_for_the_next_server(ws, finished_r
 
 
 def test_label_a_direction_saves_it_with_the_run(ws, finished_run):
-    at = page()
+    at = open_tab(page(), "Label a direction")
     for seed in (1000, 1001, 1002, 1003):
         at.checkbox(key=f"explore_lab_{seed}").check()
     at.text_input(key="explore_lab_name").set_value("left-side")
@@ -121,7 +140,7 @@ def test_label_a_direction_saves_it_with_the_run(ws, finished_run):
 
 
 def test_fit_without_labels_is_explained(ws, finished_run):
-    at = page()
+    at = open_tab(page(), "Label a direction")
     at.button(key="explore_lab_fit").click().run()
     assert not at.exception
     assert "label at least one sample" in at.error[0].value
@@ -138,8 +157,7 @@ def test_upload_of_a_bad_file_is_refused(ws):
 def test_interpolation_can_end_at_the_current_portrait(ws, finished_run):
     at = page()
     assert not [b for b in at.get("download_button") if b.label == "Download GIF"]  # closed
-    at.session_state["explore_tab"] = "Interpolation"  # as a click on the tab does
-    at.run()
+    open_tab(at, "Interpolation")
     before = [b for b in at.get("download_button") if b.label == "Download GIF"]
     at.checkbox(key="explore_int_current").check()
     at.number_input(key="explore_cut").set_value(1.0).run()

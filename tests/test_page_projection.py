@@ -10,7 +10,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from dcgan.synthetic import render_portrait
-from tests.test_page_explore import PAGE, first_image, server_rendered
+from tests.test_page_explore import PAGE, first_image, open_tab, server_rendered
 
 
 def png(image: Image.Image) -> bytes:
@@ -24,7 +24,7 @@ def demo_page() -> AppTest:
 
 
 def test_a_projected_photo_becomes_the_current_portrait(ws):
-    at = demo_page()
+    at = open_tab(demo_page(), "Your photo")
     seed_image = first_image(at)
     assert at.button(key="explore_ph_go").disabled  # no photo yet
     at.file_uploader(key="explore_ph_upload").set_value(
@@ -50,7 +50,7 @@ def test_a_projected_photo_becomes_the_current_portrait(ws):
 
 
 def test_a_bad_photo_gets_the_import_errors(ws):
-    at = demo_page()
+    at = open_tab(demo_page(), "Your photo")
     at.file_uploader(key="explore_ph_upload").set_value(
         [("photo.jpg", b"plain text, not a photo", "image/jpeg")]).run()
     assert not at.exception
@@ -65,6 +65,7 @@ def test_a_bad_photo_gets_the_import_errors(ws):
 def test_photos_of_a_prepared_dataset_and_interpolation_between_two(ws, finished_run):
     at = server_rendered(AppTest.from_file(PAGE, default_timeout=180)).run()
     at.radio(key="explore_source").set_value("Training run").run()
+    open_tab(at, "Your photo")
     at.radio(key="explore_ph_from").set_value("A prepared dataset").run()
     assert at.selectbox(key="explore_ph_dataset").value == "tiny"  # the run's own data
     at.slider(key="explore_ph_steps").set_value(50).run()
@@ -78,8 +79,7 @@ def test_photos_of_a_prepared_dataset_and_interpolation_between_two(ws, finished
     at.selectbox(key="explore_ph_pick").set_value("tiny #3")
     at.button(key="explore_ph_use").click().run()  # shown on the Portrait tab at once
     assert "Starting from your photo **tiny #3**" in at.info[0].value
-    at.session_state["explore_tab"] = "Interpolation"
-    at.run()
+    open_tab(at, "Interpolation")
     before = next(b for b in at.get("download_button") if b.label == "Download GIF").proto.url
     at.selectbox(key="explore_int_from").set_value("tiny #3")
     at.selectbox(key="explore_int_to").set_value("tiny #9").run()
