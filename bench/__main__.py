@@ -6,7 +6,7 @@ import argparse
 import importlib
 from pathlib import Path
 
-from bench.common import ROOT
+from bench.common import ROOT, STEAL_SPOILS
 
 BENCHMARKS = {"prepare": "bench.prepare_bench", "train": "bench.train_bench",
               "explore": "bench.explore_bench", "quality": "bench.quality_bench",
@@ -46,6 +46,10 @@ def main() -> int:
                                                                 **options)
         for figure in report.figures:
             print(f"  {figure['name']}: {figure['value']} {figure['unit']}", flush=True)
+        if report.steal is not None:
+            print(f"  CPU time stolen by the host: {report.steal:.0f}%"
+                  + (" - timings spoiled, run again on a quieter host"
+                     if report.steal >= STEAL_SPOILS else ""), flush=True)
     return 0
 
 

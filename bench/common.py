@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Above this share of stolen CPU time a section's timings are marked spoiled: run it again.
+STEAL_SPOILS = 5.0
 
 
 def machine() -> str:
@@ -39,6 +41,26 @@ def machine() -> str:
            f"Python {platform.python_version()}"
 
 
+def cpu_times(stat: Path = Path("/proc/stat")) -> tuple[int, int]:
+    """(stolen, total) CPU ticks of all cores since boot; (0, 0) where the kernel has none.
+
+    Steal is the time a virtual machine's cores wanted to run but the host ran someone else:
+    on a shared host it slows every timing of a run, so each section says how much there was.
+    """
+    try:
+        fields = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    # user nice system idle iowait irq softirq steal [guest guest_nice: already in user/nice]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """Percentage of CPU time stolen between two `cpu_times`; None if nothing was counted."""
+    total = after[1] - before[1]
+    return 100 * (after[0] - before[0]) / total if total > 0 else None
+
+
 def timed(fn, *args, **kwargs) -> tuple[float, object]:
     start = time.perf_counter()
     result = fn(*args, **kwargs)
@@ -53,6 +75,8 @@ class Report:
     out_dir: Path = ROOT
     figures: list[dict] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
+    started: tuple[int, int] = field(default_factory=cpu_times)
+    steal: float | None = None  # % of CPU time stolen during the run, set by write()
 
     def figure(self, name: str, value: float, unit: str) -> float:
         self.figures.append({"name": f"{self.name}.{name}", "value": round(float(value), 4),
@@ -62,8 +86,11 @@ class Report:
     def write(self) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         host = machine()
+        steal = self.steal = steal_share(self.started, cpu_times())
+        stolen = "" if steal is None else f" CPU time stolen by the host during the run: " \
+            f"{steal:.0f}%{' (timings spoiled)' if steal >= STEAL_SPOILS else ''}."
         section = "\n".join([f"<!-- bench:{self.name} -->",
-                             f"_Measured {now} on {host}._", "", *self.lines,
+                             f"_Measured {now} on {host}._{stolen}", "", *self.lines,
                              f"<!-- /bench:{self.name} -->"])
         md_path = self.out_dir / "BENCHMARKS.md"
         text = md_path.read_text() if md_path.exists() else "# Benchmarks\n"
@@ -79,5 +106,6 @@ class Report:
         except (OSError, ValueError):
             old = []
         kept = [r for r in old if not r["name"].startswith(f"{self.name}.")]
-        fresh = [{**f, "machine": host, "date": now} for f in self.figures]
+        fresh = [{**f, "machine": host, "date": now, "cpu_steal_pct": steal}
+                 for f in self.figures]
         json_path.write_text(json.dumps(kept + fresh, indent=1) + "\n")

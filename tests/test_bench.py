@@ -157,3 +157,29 @@ def test_quick_projection_bench(tmp_path):
     assert {"projection.rms_ratio_mean", "projection.typical_fraction",
             "projection.seconds_per_photo_median"} <= names
     assert (tmp_path / "docs" / "images" / "projection.png").is_file()
+
+
+def test_each_section_says_how_much_cpu_time_the_host_stole(tmp_path, monkeypatch):
+    from bench import common
+
+    stat = tmp_path / "stat"
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    stat.write_text("cpu  100 0 20 860 10 0 0 10 5 0\ncpu0 50 0 10 430 5 0 0 5 0 0\n")
+    assert common.cpu_times(stat) == (10, 1000)
+    assert common.cpu_times(tmp_path / "missing") == (0, 0)
+    assert common.steal_share((10, 1000), (70, 1200)) == 30.0
+    assert common.steal_share((0, 0), (0, 0)) is None
+
+    monkeypatch.setattr(common, "cpu_times", lambda: (20, 2000))  # at the end of the run
+    report = common.Report("demo", tmp_path, started=(0, 1000))  # 2% stolen: timings kept
+    report.figure("x", 1.0, "ms")
+    report.write()
+    assert report.steal == 2.0
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "CPU time stolen by the host during the run: 2%." in text and "spoiled" not in text
+    assert json.loads((tmp_path / "bench/results.json").read_text())[0]["cpu_steal_pct"] == 2.0
+
+    # 40%: marked spoiled, the previous section replaced
+    common.Report("demo", tmp_path, started=(-380, 1000)).write()
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "during the run: 40% (timings spoiled)." in text and text.count("bench:demo -->") == 2
