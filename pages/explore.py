@@ -259,6 +259,11 @@ def _live_amounts(count: int, reported=None) -> np.ndarray:
     return out
 
 
+def _stop_search() -> None:
+    if "explore_search" in st.session_state:
+        st.session_state["explore_search"]["search"].stop()
+
+
 def _randomise() -> None:
     st.session_state["explore_seed"] = int(np.random.default_rng().integers(0, 2**31 - 1))
     _drop_base()
@@ -268,6 +273,7 @@ def _randomise() -> None:
 if st.session_state.get("explore_photos_for") != pca_key:
     st.session_state["explore_photos_for"] = pca_key
     st.session_state["explore_photos"] = {}
+    _stop_search()  # a search into the previous generator would run on, unseen, to its end
     for stale in ("explore_base", "explore_search"):
         st.session_state.pop(stale, None)
 photos: dict = st.session_state["explore_photos"]
@@ -479,11 +485,6 @@ def _start_search(target: np.ndarray, name: str, steps: int, restarts: int) -> N
     search = projector.search(target, Settings(steps=steps, restarts=restarts))
     search.start()
     st.session_state["explore_search"] = {"name": name, "search": search}
-
-
-def _stop_search() -> None:
-    if "explore_search" in st.session_state:
-        st.session_state["explore_search"]["search"].stop()
 
 
 def _show_projection(result, total_steps: int | None = None) -> None:

@@ -146,3 +146,19 @@ def test_the_live_portrait_is_the_default_and_a_foreign_generator_falls_back(ws,
                and "(UpSampling2D) is not of the DCGAN generator family" in c.value
                for c in at.caption)
     assert [s for s in at.slider if s.key.startswith("explore_dir_PC")]  # Streamlit's own
+
+
+def test_a_search_still_running_stops_when_the_generator_changes(ws, finished_run):
+    from dcgan.export import load_demo_generator
+    from dcgan.projection import Projector, Settings
+
+    at = demo_page()
+    search = Projector(load_demo_generator()).search(np.asarray(render_portrait(3, 7, 64)),
+                                                     Settings(steps=10_000, restarts=1))
+    search.start(report_every=1)
+    at.session_state["explore_search"] = {"name": "me.png", "search": search}
+    assert search.running
+    at.radio(key="explore_source").set_value("Training run").run()
+    assert not at.exception
+    assert not search.running and search.stopped and 1 <= search.step < 10_000
+    assert "explore_search" not in at.session_state
