@@ -36,8 +36,11 @@ def download(page, tab: str, button: str, folder):
 
 def _live_ready(page):
     page.locator("canvas.portrait").first.wait_for(timeout=120_000)
-    # ready once the forward passes were timed and the fastest chosen
+    # ready once the forward passes were timed and the fastest chosen, and the element on
+    # the page now has drawn: a tab opened again mounts a new one, while `dcganLive` (global)
+    # may still be the previous element's
     page.wait_for_function("() => window.dcganLive?.chosen", timeout=60_000)
+    page.locator(".live[data-frames]").first.wait_for(timeout=60_000)
 
 
 def wait_for_redraw(page, live, frames: int) -> None:
