@@ -140,65 +140,39 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
 
 
 class _App:
-    """`streamlit run app.py` on a free port with a fresh workspace, and headless Chromium."""
+    """The app on a free port with a fresh workspace, and headless Chromium on /explore."""
 
     def __enter__(self):
-        import os
-        import socket
-        import subprocess
-        import sys
+        import contextlib
         import tempfile
-        import urllib.request
 
         from playwright.sync_api import sync_playwright
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.home = tempfile.mkdtemp(prefix="dcgan-bench-ws-")
-        self.server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=ROOT, env={**os.environ, "DCGAN_HOME": self.home, "TF_CPP_MIN_LOG_LEVEL": "2"},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        self._playwright = sync_playwright().start()
-        self.browser = self._playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        self.page = self.browser.new_page(viewport={"width": 1400, "height": 1000})
-        self.page.goto(f"http://127.0.0.1:{self.port}/explore")
+        from dcgan.testing import VIEWPORT, launch_chromium, running_app
+
+        self._stack = contextlib.ExitStack()
+        home = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="dcgan-bench-ws-"))
+        url = self._stack.enter_context(running_app(Path(home))).url
+        self.browser = launch_chromium(self._stack.enter_context(sync_playwright()))
+        self._stack.callback(self.browser.close)
+        self.page = self.browser.new_page(viewport=VIEWPORT)
+        self.page.goto(f"{url}/explore")
         return self
 
     def settle(self) -> None:
+        from dcgan.testing import SETTLED
+
         self.page.wait_for_selector(SETTLED, timeout=180_000)
 
     def __exit__(self, *exc):
-        import os
-        import shutil
-        import signal
-
-        self.browser.close()
-        self._playwright.stop()
-        os.killpg(self.server.pid, signal.SIGTERM)
-        self.server.wait(timeout=30)
-        shutil.rmtree(self.home, ignore_errors=True)
-
-
-CHROMIUM = "/usr/bin/chromium"
-SETTLED = "[data-testid='stApp'][data-test-script-state='notRunning']"
+        self._stack.close()
 
 
 def browser_available() -> bool:
-    import shutil
-
     from dcgan.export import demo_available
+    from dcgan.testing import chromium_available
 
-    return demo_available() and shutil.which(CHROMIUM) is not None
+    return demo_available() and chromium_available()
 
 
 PATH_MS = """name => {

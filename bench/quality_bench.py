@@ -16,7 +16,6 @@ rendered by headless Chromium when one is installed; the Plotly HTML otherwise).
 from __future__ import annotations
 
 import importlib
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 
 from bench.common import ROOT, Report
 from dcgan.config import DEFAULT_PRESET
+from dcgan.testing import chromium_available, launch_chromium
 
 PRESETS = ("studio", "dcgan", "ml241", "wgan-gp", "demo")
 REFERENCES = {"keras-io": "bench.references.keras_io_faces",
@@ -155,13 +155,12 @@ def _chart(results: dict, floor: float, out_dir: Path, stem: str, title: str) ->
     html = folder / f"{stem}.html"
     fig.write_html(html, include_plotlyjs=True, full_html=True)
     png = folder / f"{stem}.png"
-    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).exists():
+    if not chromium_available():
         return str(html.relative_to(out_dir))
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium)
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 920, "height": 520})
         page.goto(html.as_uri())
         page.wait_for_selector(".main-svg")

@@ -1,0 +1,93 @@
+"""The app in a real browser: `streamlit run app.py` on a free port, and headless Chromium.
+
+The browser tests (`tests/e2e`) and the benchmarks that time pages (`bench/explore_bench`,
+`bench/dashboard_bench`) start both the same way, from here. Debian's `/usr/bin/chromium` is
+the browser (a Playwright browser download does not work offline); `DCGAN_CHROMIUM` names
+another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("DCGAN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+VIEWPORT = {"width": 1400, "height": 1000}
+# The app is connected and its script has finished running.
+SETTLED = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def chromium_available() -> bool:
+    return Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None
+
+
+def launch_chromium(playwright):
+    """Headless Chromium from a started `sync_playwright()`."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                      args=CHROMIUM_ARGS)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class RunningApp:
+    process: subprocess.Popen
+    url: str  # http://127.0.0.1:PORT
+
+
+@contextlib.contextmanager
+def running_app(home: Path, log: Path | None = None, env: dict[str, str] | None = None,
+                timeout: float = 120) -> Iterator[RunningApp]:
+    """The app serving workspace `home` on 127.0.0.1 until the block ends (then SIGTERM to
+    its process group), with `env` added to this process's environment (less any
+    DCGAN_ALLOWED_ROOTS of ours). Its output goes to `log` (else nowhere); RuntimeError with
+    the log's end if it exits or is not healthy within `timeout` seconds."""
+    port = free_port()
+    inherited = {k: v for k, v in os.environ.items() if k != "DCGAN_ALLOWED_ROOTS"}
+    env = {**inherited, "DCGAN_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    with open(log or os.devnull, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            app = RunningApp(process, f"http://127.0.0.1:{port}")
+            _wait_healthy(app, time.monotonic() + timeout, log)
+            yield app
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def _wait_healthy(app: RunningApp, deadline: float, log: Path | None) -> None:
+    while True:
+        try:
+            with urllib.request.urlopen(f"{app.url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline or app.process.poll() is not None:
+            said = log.read_text()[-3000:] if log else "(no log kept)"
+            raise RuntimeError(f"the app did not start at {app.url}:\n{said}")
+        time.sleep(0.2)
