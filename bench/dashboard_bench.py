@@ -14,21 +14,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 
 from bench.common import ROOT, Report
-
-CHROMIUM = "/usr/bin/chromium"
+from dcgan.testing import (
+    SETTLED,
+    VIEWPORT,
+    RunningApp,
+    chromium_available,
+    launch_chromium,
+    running_app,
+)
 
 
 def _last_step(run_dir: Path) -> tuple[int, float]:
@@ -61,46 +62,67 @@ def _chromium_processes() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["name"]) if "chrom" in (p.info["name"] or "")]
 
 
-def _server(home: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env={**os.environ, "DCGAN_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+def _wait_for_step(run_dir: Path, step: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"{base}/_stcore/health", timeout=1)
-            return server, base
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the app did not start")
+            if _last_step(run_dir)[0] >= step:
+                return
+        except (OSError, RuntimeError):
+            pass
+        time.sleep(1)
+
+
+def _phases(browser, app: RunningApp, run_dir: Path, rounds: int, phase_s: float,
+            batch: int) -> dict[int, list[dict]]:
+    """Per number of open Train tabs (0, 1, 2): each round's job images/s and CPU seconds
+    per minute of the job, the server and Chromium."""
+    results: dict[int, list[dict]] = {0: [], 1: [], 2: []}
+    job = psutil.Process(json.loads((run_dir / "status.json").read_text())["pid"])
+    server = psutil.Process(app.process.pid)
+    for _ in range(rounds):
+        for tabs in (0, 1, 2):
+            pages = []
+            for _ in range(tabs):
+                page = browser.new_page(viewport=VIEWPORT)
+                page.goto(f"{app.url}/train")
+                page.get_by_text("Fixed noise, epoch").first.wait_for(timeout=120_000)
+                pages.append(page)
+            time.sleep(5)  # past the first full draw
+            chrome = _chromium_processes()
+            s0, t0 = _last_step(run_dir)
+            cpu0 = (_cpu_seconds([job]), _cpu_seconds([server]), _cpu_seconds(chrome))
+            time.sleep(phase_s)
+            s1, t1 = _last_step(run_dir)
+            cpu1 = (_cpu_seconds([job]), _cpu_seconds([server]), _cpu_seconds(chrome))
+            minutes = (t1 - t0) / 60
+            results[tabs].append({
+                "img_s": (s1 - s0) * batch / (t1 - t0),
+                **{k: (b - a) / minutes for k, a, b in
+                   zip(("job", "server", "chromium"), cpu0, cpu1, strict=True)}})
+            for page in pages:
+                page.close()
+    return results
 
 
 def explore_first_portrait(browser, base: str, run_dir: Path) -> dict[str, float]:
-    """Seconds, while the job trains: from opening Explore to the demo's portrait (a fresh
-    server imports TensorFlow then), and from choosing "Training run" to its portrait and
-    to its PCA sliders."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    img = "[data-testid='stImage'] img"
+    """Seconds, while the job trains: from opening Explore to the demo's live portrait drawn
+    (a fresh server imports TensorFlow then), and from choosing "Training run" to its
+    newest checkpoint's portrait drawn and to its PCA sliders. The page draws a portrait in
+    the same task that sets `window.dcganLive` to it."""
+    page = browser.new_page(viewport=VIEWPORT)
     start = time.perf_counter()
     page.goto(f"{base}/explore")
-    page.wait_for_selector(img, timeout=300_000)
+    page.wait_for_function("() => window.dcganLive?.digest", timeout=300_000)
     demo = time.perf_counter() - start
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']",
-                           timeout=300_000)
-    before = page.locator(img).first.get_attribute("src")
+    page.wait_for_selector(SETTLED, timeout=300_000)
+    before = page.evaluate("() => window.dcganLive.digest")
     start = time.perf_counter()
     page.get_by_text("Training run", exact=True).click()
     page.get_by_text(f"{run_dir.name} @ ckpt-").first.wait_for(timeout=300_000)
-    page.wait_for_function("([sel, before]) => document.querySelector(sel).src !== before",
-                           arg=[img, before], timeout=300_000)
+    page.wait_for_function("d => window.dcganLive?.digest !== d", arg=before, timeout=300_000)
     portrait = time.perf_counter() - start
-    page.get_by_text("PC1 (").first.wait_for(timeout=300_000)
+    page.locator(".live label").filter(has_text="PC1").first.wait_for(timeout=300_000)
     sliders = time.perf_counter() - start
     page.close()
     return {"demo": demo, "portrait": portrait, "sliders": sliders}
@@ -114,7 +136,7 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
     from dcgan.workspace import Workspace
 
     report = Report("dashboard", out_dir)
-    if not shutil.which(CHROMIUM):
+    if not chromium_available():
         report.lines.append("Not measured: no Chromium on this machine.")
         report.write()
         return report
@@ -127,54 +149,22 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
     prepare_dataset(ws, "faces")
     config = preset("demo").with_overrides(dataset="faces", batch_size=batch, epochs=100_000,
                                            checkpoint_every=1, eval_every=0)
-    server, base = _server(home)
     run_dir = None
-    results: dict[int, list[dict]] = {0: [], 1: [], 2: []}
     try:
-        run_dir = start_job(ws, config, "bench")
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:  # the job's first steps (tracing) are slower
+        with running_app(home) as app:
             try:
-                if _last_step(run_dir)[0] >= 100:
-                    break
-            except (OSError, RuntimeError):
-                pass
-            time.sleep(1)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-            job = psutil.Process(json.loads((run_dir / "status.json").read_text())["pid"])
-            app = psutil.Process(server.pid)
-            for _ in range(rounds):
-                for tabs in (0, 1, 2):
-                    pages = []
-                    for _ in range(tabs):
-                        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                        page.goto(f"{base}/train")
-                        page.get_by_text("Fixed noise, epoch").first.wait_for(timeout=120_000)
-                        pages.append(page)
-                    time.sleep(5)  # past the first full draw
-                    chrome = _chromium_processes()
-                    s0, t0 = _last_step(run_dir)
-                    cpu0 = (_cpu_seconds([job]), _cpu_seconds([app]), _cpu_seconds(chrome))
-                    time.sleep(phase_s)
-                    s1, t1 = _last_step(run_dir)
-                    cpu1 = (_cpu_seconds([job]), _cpu_seconds([app]), _cpu_seconds(chrome))
-                    minutes = (t1 - t0) / 60
-                    results[tabs].append({
-                        "img_s": (s1 - s0) * batch / (t1 - t0),
-                        **{k: (b - a) / minutes for k, a, b in
-                           zip(("job", "server", "chromium"), cpu0, cpu1, strict=True)}})
-                    for page in pages:
-                        page.close()
-            explore = explore_first_portrait(browser, base, run_dir)
-            browser.close()
+                run_dir = start_job(ws, config, "bench")
+                _wait_for_step(run_dir, 100)  # the job's first steps (tracing) are slower
+                with sync_playwright() as p:
+                    browser = launch_chromium(p)
+                    results = _phases(browser, app, run_dir, rounds, phase_s, batch)
+                    explore = explore_first_portrait(browser, app.url, run_dir)
+                    browser.close()
+            finally:
+                if run_dir is not None:
+                    stop_job(run_dir)
+                    time.sleep(3)
     finally:
-        if run_dir is not None:
-            stop_job(run_dir)
-            time.sleep(3)
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
         shutil.rmtree(home, ignore_errors=True)
 
     mean = {tabs: {k: statistics.mean(r[k] for r in rows) for k in rows[0]}

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from dcgan.testing import CHROMIUM, chromium_available
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,6 +74,22 @@ def test_quick_explore_bench(tmp_path):
     assert results["explore.matmul_peak_gflops"] > 0
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "| one portrait" in text and "of this run's float32 matmul peak" in text
+
+
+def test_quick_dashboard_bench_times_train_tabs_and_explore_in_chromium(tmp_path):
+    if not chromium_available() and not os.environ.get("CI"):  # in CI it must be there
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    quick_bench(tmp_path, "--only", "dashboard", timeout=600)
+    results = {r["name"]: r["value"] for r in
+               json.loads((tmp_path / "bench/results.json").read_text())}
+    for tabs in (0, 1, 2):
+        assert results[f"dashboard.img_per_s_{tabs}_tabs"] > 0
+    assert results["dashboard.chromium_cpu_s_per_min_2_tabs"] > 0  # two tabs drew something
+    # Explore's live portrait of the demo, then of the training run, then its PCA sliders
+    assert 0 < results["dashboard.explore_run_portrait_s"] \
+        <= results["dashboard.explore_run_sliders_s"]
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "<!-- bench:dashboard -->" in text and "| 2 |" in text
 
 
 def test_quick_quality_bench_scores_both_scenarios_at_equal_time_and_images(tmp_path):
