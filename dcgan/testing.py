@@ -91,3 +91,11 @@ def _wait_healthy(app: RunningApp, deadline: float, log: Path | None) -> None:
             said = log.read_text()[-3000:] if log else "(no log kept)"
             raise RuntimeError(f"the app did not start at {app.url}:\n{said}")
         time.sleep(0.2)
+
+
+def file_input(page, label: str):
+    """The file input of the Streamlit uploader whose label contains `label`: a page can
+    hold several (Explore's generator, latent and photo uploaders), and while a rerun is on
+    its way the first on the page may not be the one meant."""
+    return page.get_by_test_id("stFileUploader").filter(has_text=label) \
+        .locator("input[type=file]")

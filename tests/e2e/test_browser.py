@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 
+from dcgan.testing import file_input
 from tests.conftest import image_bytes
 from tests.e2e.conftest import settle, shot
 
@@ -370,8 +371,7 @@ def test_the_live_portrait_runs_an_uploaded_generator_of_another_shape(app_serve
     demo = page.evaluate("() => window.dcganLive.digest")
     page.get_by_role("radiogroup", name="Generator").get_by_text("Upload a generator").click()
     settle(page)
-    page.locator("[data-testid='stFileUploader'] input[type=file]").first \
-        .set_input_files(str(upload))
+    file_input(page, "Generator: a bundle").set_input_files(str(upload))
     page.get_by_text("upload: odd.keras").first.wait_for(timeout=120_000)
     page.wait_for_function("d => window.dcganLive?.digest !== d && window.dcganLive.chosen",
                            arg=demo, timeout=60_000)
