@@ -74,6 +74,14 @@ def test_quick_explore_bench(tmp_path):
     assert results["explore.matmul_peak_gflops"] > 0
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "| one portrait" in text and "of this run's float32 matmul peak" in text
+    if not chromium_available() and not os.environ.get("CI"):
+        return  # the browser half needs Chromium (in CI it must be there)
+    # the live portrait in Chromium: drawn, keys and drags followed, the dcgan preset decided
+    assert results["explore.browser_round_trip_ms"] > 0 and results["explore.live_key_ms"] > 0
+    assert results["explore.live_first_frame_ms"] > 0 and results["explore.live_drag_fps"] > 0
+    assert results["explore.live_dcgan_fallback"] in (0.0, 1.0)
+    assert results["explore.live_dcgan_frame_ms"] > 0
+    assert "median of 2 | **" in text  # quick mode's counts, said
 
 
 def test_quick_dashboard_bench_times_train_tabs_and_explore_in_chromium(tmp_path):
