@@ -23,12 +23,12 @@ import psutil
 
 from bench.common import ROOT, Report
 from dcgan.testing import (
-    SETTLED,
     VIEWPORT,
     RunningApp,
     chromium_available,
     launch_chromium,
     running_app,
+    settle,
 )
 
 
@@ -115,7 +115,7 @@ def explore_first_portrait(browser, base: str, run_dir: Path) -> dict[str, float
     page.goto(f"{base}/explore")
     page.wait_for_function("() => window.dcganLive?.digest", timeout=300_000)
     demo = time.perf_counter() - start
-    page.wait_for_selector(SETTLED, timeout=300_000)
+    settle(page, timeout=300_000)
     before = page.evaluate("() => window.dcganLive.digest")
     start = time.perf_counter()
     page.get_by_text("Training run", exact=True).click()

@@ -161,9 +161,9 @@ class _App:
         return self
 
     def settle(self) -> None:
-        from dcgan.testing import SETTLED
+        from dcgan.testing import settle
 
-        self.page.wait_for_selector(SETTLED, timeout=180_000)
+        settle(self.page, timeout=180_000)
 
     def __exit__(self, *exc):
         self._stack.close()

@@ -27,8 +27,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-dev-shm-usage"]
 VIEWPORT = {"width": 1400, "height": 1000}
-# The app is connected and its script has finished running.
-SETTLED = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
 def chromium_available() -> bool:
@@ -39,6 +37,12 @@ def launch_chromium(playwright):
     """Headless Chromium from a started `sync_playwright()`."""
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                       args=CHROMIUM_ARGS)
+
+
+def settle(page, timeout: float = 60_000) -> None:
+    """Wait until the app is connected and its script has finished running."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']",
+                           timeout=timeout)
 
 
 def free_port() -> int:

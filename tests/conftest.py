@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import os
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dcgan.testing import CHROMIUM, chromium_available
 from dcgan.workspace import Workspace
+
+
+def require_chromium() -> None:
+    """A test that drives Chromium skips without it, unless CI is set: there it fails."""
+    if not chromium_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is required in CI: {CHROMIUM} not found")
+        pytest.skip(f"no Chromium at {CHROMIUM}")
 
 
 @pytest.fixture

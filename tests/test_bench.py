@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from dcgan.testing import CHROMIUM, chromium_available
+from tests.conftest import require_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,8 +71,7 @@ def test_quick_explore_bench(tmp_path):
     assert results["explore.matmul_peak_gflops"] > 0
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "| one portrait" in text and "of this run's float32 matmul peak" in text
-    if not chromium_available() and not os.environ.get("CI"):
-        return  # the browser half needs Chromium (in CI it must be there)
+    require_chromium()  # for the browser half
     # the live portrait in Chromium: drawn, keys and drags followed, the dcgan preset decided
     assert results["explore.browser_round_trip_ms"] > 0 and results["explore.live_key_ms"] > 0
     assert results["explore.live_first_frame_ms"] > 0 and results["explore.live_drag_fps"] > 0
@@ -85,8 +81,7 @@ def test_quick_explore_bench(tmp_path):
 
 
 def test_quick_dashboard_bench_times_train_tabs_and_explore_in_chromium(tmp_path):
-    if not chromium_available() and not os.environ.get("CI"):  # in CI it must be there
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+    require_chromium()
     quick_bench(tmp_path, "--only", "dashboard", timeout=600)
     results = {r["name"]: r["value"] for r in
                json.loads((tmp_path / "bench/results.json").read_text())}

@@ -13,25 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from dcgan.testing import (
-    CHROMIUM,
-    ROOT,
-    SETTLED,
-    VIEWPORT,
-    chromium_available,
-    launch_chromium,
-    running_app,
-)
+from dcgan.testing import ROOT, VIEWPORT, launch_chromium, running_app
+from tests.conftest import require_chromium
 
 SHOTS = ROOT / "test-output" / "screenshots"
 
 
 @pytest.fixture(scope="module")
 def chromium():
-    if not chromium_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium is required in CI: {CHROMIUM} not found")
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -72,11 +62,6 @@ def page(chromium):
     page.set_default_timeout(60_000)
     yield page
     context.close()
-
-
-def settle(page, timeout: float = 60_000) -> None:
-    """Wait until the app is connected and its script has finished running."""
-    page.wait_for_selector(SETTLED, timeout=timeout)
 
 
 def shot(page, name: str) -> Path:

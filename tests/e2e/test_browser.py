@@ -9,9 +9,9 @@ import zipfile
 
 import pytest
 
-from dcgan.testing import file_input
+from dcgan.testing import file_input, settle
 from tests.conftest import image_bytes
-from tests.e2e.conftest import settle, shot
+from tests.e2e.conftest import shot
 
 
 def visible(locator):
