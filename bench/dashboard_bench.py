@@ -1,7 +1,7 @@
 """What an open Train tab costs a training job: its images/s with 0, 1 and 2 tabs open.
 
 A real `streamlit run app.py` server and a real job (started as the Train page starts one:
-`dcgan.jobs.start_job`), the case of the issue that found the cost: the `demo` preset at
+`dcgan.runs.jobs.start_job`), the case of the issue that found the cost: the `demo` preset at
 batch 16 on 200 portraits with a checkpoint and a sample grid every epoch (about one epoch a
 second, so the dashboard always has something new to show). Headless Chromium tabs sit on
 /train. Phases of 0, 1 and 2 tabs alternate (two rounds) in one run, so the ratios compare
@@ -130,9 +130,9 @@ def explore_first_portrait(browser, base: str, run_dir: Path) -> dict[str, float
 
 def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
     from dcgan.config import preset
-    from dcgan.jobs import start_job, stop_job
-    from dcgan.prepare import prepare_dataset
-    from dcgan.synthetic import generate_dataset
+    from dcgan.data.prepare import prepare_dataset
+    from dcgan.data.synthetic import generate_dataset
+    from dcgan.runs.jobs import start_job, stop_job
     from dcgan.workspace import Workspace
 
     report = Report("dashboard", out_dir)

@@ -30,12 +30,12 @@ def _median_ms(fn, repeats: int) -> float:
 def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
     from bench.train_bench import matmul_peak
     from dcgan.config import preset
-    from dcgan.export import RunGenerator, grid_png, png_bytes, upscale
-    from dcgan.images import image_grid
-    from dcgan.latent import apply_directions, truncate, z_from_seed, z_from_seeds
-    from dcgan.live import MAX_FRAME_MS, describe
-    from dcgan.models import build_generator
-    from dcgan.trainer import configure_threads
+    from dcgan.data.images import image_grid
+    from dcgan.explore.export import RunGenerator, grid_png, png_bytes, upscale
+    from dcgan.explore.latent import apply_directions, truncate, z_from_seed, z_from_seeds
+    from dcgan.explore.live import MAX_FRAME_MS, describe
+    from dcgan.train.models import build_generator
+    from dcgan.train.step import configure_threads
 
     configure_threads()
     config = preset("dcgan")
@@ -170,7 +170,7 @@ class _App:
 
 
 def browser_available() -> bool:
-    from dcgan.export import demo_available
+    from dcgan.explore.export import demo_available
     from dcgan.testing import chromium_available
 
     return demo_available() and chromium_available()
@@ -226,9 +226,9 @@ def live_figures(moves: int = 10, drag_seconds: float = 2.0, reloads: int = 5) -
     import tempfile
 
     from dcgan.config import preset
-    from dcgan.live import MAX_FRAME_MS
-    from dcgan.models import build_generator
+    from dcgan.explore.live import MAX_FRAME_MS
     from dcgan.testing import file_input
+    from dcgan.train.models import build_generator
 
     out = {}
     with _App() as app:

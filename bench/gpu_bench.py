@@ -36,15 +36,15 @@ def images_per_s(name: str, cache: Path, overrides: dict, quick: bool) -> tuple[
 
     from bench.train_bench import steps_per_second
     from dcgan.config import preset
-    from dcgan.pipeline import (
-        CacheReader,
+    from dcgan.data.cache import CacheReader
+    from dcgan.train.pipeline import (
         CacheRows,
         ResidentImages,
         input_spec,
         make_dataset,
         resident_fits,
     )
-    from dcgan.trainer import STREAMED, GanTrainer, setup_device
+    from dcgan.train.step import STREAMED, GanTrainer, setup_device
 
     config = preset(name).with_overrides(**{**TODAY, **overrides})
     if quick:
@@ -71,7 +71,7 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
     import tensorflow as tf
 
     from bench.train_bench import PRESET_NAMES, _dataset
-    from dcgan.trainer import configure_threads
+    from dcgan.train.step import configure_threads
     from dcgan.workspace import Workspace
 
     configure_threads()

@@ -5,7 +5,7 @@ held out), once with `--mixed-precision off` and once with `bf16`, for the same 
 seconds each, one after the other, scored at the same time points and image counts by the
 same Evaluator as the quality benchmark. Both matmul peaks are measured in the same run.
 This is the evidence behind `--mixed-precision auto` choosing bf16 on CPUs with
-AVX512_BF16 or AMX-BF16 (dcgan.trainer.cpu_has_bf16).
+AVX512_BF16 or AMX-BF16 (dcgan.train.step.cpu_has_bf16).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ POLICIES = {"float32": "off", "bf16": "bf16"}
 
 def run(quick: bool = False, out_dir: Path = ROOT, budget: float | None = None) -> Report:
     from bench.train_bench import _dataset, matmul_peak
-    from dcgan.images import image_grid
-    from dcgan.metrics import Evaluator
-    from dcgan.trainer import configure_threads, cpu_has_bf16
+    from dcgan.data.images import image_grid
+    from dcgan.quality.evaluator import Evaluator
+    from dcgan.train.step import configure_threads, cpu_has_bf16
     from dcgan.workspace import Workspace
 
     configure_threads()

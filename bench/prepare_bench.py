@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from bench.common import ROOT, Report, timed
-from dcgan.prepare import prepare_dataset
-from dcgan.synthetic import render_portrait
+from dcgan.data.prepare import prepare_dataset
+from dcgan.data.synthetic import render_portrait
 from dcgan.workspace import Workspace
 
 CELEBA_SIZE = (178, 218)
@@ -61,7 +61,7 @@ def naive_prepare(folder: Path, size: int = 64) -> np.ndarray:
 
 
 def pipeline_rate(cache: Path, batches: int) -> float:
-    from dcgan.pipeline import InputSpec, make_dataset
+    from dcgan.train.pipeline import InputSpec, make_dataset
 
     dataset = make_dataset(cache, InputSpec(batch_size=64, flip=True), epochs=None)
     iterator = iter(dataset)

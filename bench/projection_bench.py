@@ -2,7 +2,7 @@
 
 For 64 portraits the demo never trained on (the first 64 of its 1,024 held-out rows of
 `demo-portraits`, rendered again from the synthetic generator: the same pixels its cache
-holds), the reconstruction of `dcgan.projection` at its default settings is compared with
+holds), the reconstruction of `dcgan.explore.projection` at its default settings is compared with
 the best of 10,000 random seeds for the same target (best by RMS; for MS-SSIM the best of the
 32 seeds closest by RMS), by per-pixel RMS and by MS-SSIM error (1 - MS-SSIM to the target).
 Also: seconds per photo (after one warm-up projection), whether each latent's norm lies in
@@ -26,9 +26,9 @@ QUICK = {"targets": 2, "seeds": 200, "ablation": 1, "steps": 20}
 
 
 def _targets(count: int) -> np.ndarray:
-    from dcgan.images import crop_resize
-    from dcgan.metrics import eval_split
-    from dcgan.synthetic import render_portrait
+    from dcgan.data.images import crop_resize
+    from dcgan.data.synthetic import render_portrait
+    from dcgan.quality.evaluator import eval_split
 
     rows = eval_split(12_000, 1024, 0).reference[:count]  # the demo's held-out sample
     return np.stack([crop_resize(render_portrait(0, int(r), 128), 64) for r in rows])
@@ -37,7 +37,7 @@ def _targets(count: int) -> np.ndarray:
 def ms_ssim_to(images: np.ndarray, target: np.ndarray) -> np.ndarray:
     import tensorflow as tf
 
-    from dcgan.metrics import MS_SSIM_FILTER, MS_SSIM_WEIGHTS
+    from dcgan.quality.metrics import MS_SSIM_FILTER, MS_SSIM_WEIGHTS
 
     a = tf.constant(images, tf.float32)
     b = tf.constant(np.broadcast_to(target, images.shape), tf.float32)
@@ -46,11 +46,11 @@ def ms_ssim_to(images: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
-    import dcgan.projection as projection
-    from dcgan.export import load_demo_generator
-    from dcgan.images import image_grid
-    from dcgan.latent import z_from_seeds
-    from dcgan.trainer import configure_threads
+    import dcgan.explore.projection as projection
+    from dcgan.data.images import image_grid
+    from dcgan.explore.export import load_demo_generator
+    from dcgan.explore.latent import z_from_seeds
+    from dcgan.train.step import configure_threads
 
     configure_threads()
     settings = QUICK if quick else FULL

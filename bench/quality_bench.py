@@ -3,7 +3,7 @@
 All contenders train on the same prepared synthetic dataset (the reference sample held out)
 for `budget` seconds of training time each, one after the other on this machine. At fixed
 time points the clock is paused and the generator is scored against the held-out sample
-with dcgan.metrics (SWD on Laplacian pyramids, MS-SSIM diversity, same latents, same seed).
+with dcgan.quality.metrics (SWD on Laplacian pyramids, MS-SSIM diversity, same latents, same seed).
 The first iteration of each contender (n_critic of them for wgan-gp, whose step has a critic-only
 variant) traces its step and is not timed. Throughput is the
 images trained per second of that clock, and % of matmul peak uses each contender's own
@@ -66,9 +66,9 @@ def preset_contender(name: str, cache: Path, rows: np.ndarray | None,
     """A preset (with `overrides`, flat field names) trained by the project's own step."""
     from bench.train_bench import step_flops
     from dcgan.config import preset
-    from dcgan.models import conv_flops
-    from dcgan.pipeline import input_spec, make_dataset
-    from dcgan.trainer import GanTrainer, setup_device
+    from dcgan.train.models import conv_flops
+    from dcgan.train.pipeline import input_spec, make_dataset
+    from dcgan.train.step import GanTrainer, setup_device
 
     config = preset(name).with_overrides(seed=seed, **(overrides or {}))
     if batch_size:
@@ -173,7 +173,7 @@ def _chart(results: dict, floor: float, out_dir: Path, stem: str, title: str) ->
 def _memorisation(fake: np.ndarray, train: np.ndarray, held_out: np.ndarray) -> dict:
     """Median RMS distance (grey levels) of samples and of held-out real images to the
     nearest training image: samples much nearer than held-out real images are copies."""
-    from dcgan.metrics import nearest_distances
+    from dcgan.quality.nearest import nearest_distances
 
     return {"nearest_fake": float(np.median(nearest_distances(fake, train))),
             "nearest_real": float(np.median(nearest_distances(held_out, train)))}
@@ -200,8 +200,8 @@ def run(quick: bool = False, out_dir: Path = ROOT, budget: float | None = None,
     if DEFAULT_PRESET not in chosen:
         raise ValueError(f"the contenders must include the default preset {DEFAULT_PRESET}")
     from bench.train_bench import _dataset, matmul_peak
-    from dcgan.metrics import Evaluator
-    from dcgan.trainer import configure_threads
+    from dcgan.quality.evaluator import Evaluator
+    from dcgan.train.step import configure_threads
     from dcgan.workspace import Workspace
 
     configure_threads()
@@ -222,7 +222,7 @@ def run(quick: bool = False, out_dir: Path = ROOT, budget: float | None = None,
 def _scenario(scenario: str, chosen: list[str], settings: dict, cache: Path, evaluator,
               peak: float, seed: int, quick: bool, out_dir: Path) -> Report:
     """One scenario: every contender trained and scored, its section of BENCHMARKS.md."""
-    from dcgan.images import image_grid
+    from dcgan.data.images import image_grid
 
     spec = SCENARIOS[scenario]
     report = Report(spec["section"], out_dir)

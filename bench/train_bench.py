@@ -1,6 +1,6 @@
 """Training throughput: matmul peak, the bare train step of each preset, the real CLI job.
 
-FLOP accounting (multiply-adds x 2, from dcgan.models.conv_flops; G, D = one forward pass
+FLOP accounting (multiply-adds x 2, from dcgan.train.models.conv_flops; G, D = one forward pass
 of one image through the generator / discriminator):
 - discriminator update: G forward + D forward on real and fake (2D) + D backward, weights
   and inputs (4D)                                          -> G + 6D
@@ -60,8 +60,8 @@ def bare_step(name: str, steps: int, batch_size: int | None = None,
     import tensorflow as tf
 
     from dcgan.config import preset
-    from dcgan.models import conv_flops
-    from dcgan.trainer import GanTrainer, setup_device
+    from dcgan.train.models import conv_flops
+    from dcgan.train.step import GanTrainer, setup_device
 
     config = preset(name).with_overrides(**overrides)
     if batch_size:
@@ -85,7 +85,7 @@ def steps_per_second(trainer, source, args_fn, per_epoch: int, k: int,
                      seconds: float = 3.0) -> float:
     """Steps/s of `trainer.train_steps` over `source` (call arguments `args_fn(epoch, batch)`)
     in calls of `k` steps (0: the automatic CallSize), cut at epoch ends as training does."""
-    from dcgan.trainer import CallSize
+    from dcgan.train.step import CallSize
 
     size, step = CallSize(k), 0
 
@@ -110,8 +110,8 @@ def steps_per_second(trainer, source, args_fn, per_epoch: int, k: int,
 def host_overhead(quick: bool) -> dict:
     """A network so small that the per-call cost dominates: K = 1 vs the automatic K."""
     from dcgan.config import preset
-    from dcgan.pipeline import ResidentImages, input_spec
-    from dcgan.trainer import GanTrainer, setup_device
+    from dcgan.train.pipeline import ResidentImages, input_spec
+    from dcgan.train.step import GanTrainer, setup_device
 
     config = preset("dcgan").with_overrides(g_filters=8, d_filters=8, batch_size=8,
                                             latent_dim=16, mixed_precision="off")
@@ -126,7 +126,8 @@ def host_overhead(quick: bool) -> dict:
 def evaluation_seconds(cache: Path, n: int, repeats: int = 3) -> dict:
     """Seconds of the metrics of one evaluation: recomputed each time (before) vs an
     Evaluator that keeps the reference's side (after); the values must be identical."""
-    from dcgan.metrics import Evaluator, quality
+    from dcgan.quality.evaluator import Evaluator
+    from dcgan.quality.metrics import quality
 
     evaluator = Evaluator(cache, n, seed=0)
     rows = [r for r in range(len(evaluator.reader)) if r not in set(evaluator.split.reference)]
@@ -147,8 +148,8 @@ def evaluation_seconds(cache: Path, n: int, repeats: int = 3) -> dict:
 
 
 def _dataset(home: Path, name: str, count: int) -> None:
-    from dcgan.prepare import prepare_dataset
-    from dcgan.synthetic import generate_dataset
+    from dcgan.data.prepare import prepare_dataset
+    from dcgan.data.synthetic import generate_dataset
     from dcgan.workspace import Workspace
 
     ws = Workspace(home).ensure()
@@ -190,7 +191,7 @@ def end_to_end_rate(run_dir: Path, batch: int) -> float:
 
 def _tiled_dataset(home: Path, name: str, count: int, source: str) -> None:
     """A prepared cache of `count` rows, the rows of dataset `source` repeated (RSS only)."""
-    from dcgan.pipeline import CacheReader
+    from dcgan.data.cache import CacheReader
     from dcgan.workspace import Workspace
 
     ws = Workspace(home)
@@ -212,7 +213,7 @@ TODAY = ["--mixed-precision", "off", "--steps-per-call", "1", "--resident-data",
 
 def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
     from dcgan.config import DEFAULT_PRESET
-    from dcgan.trainer import configure_threads, cpu_has_bf16
+    from dcgan.train.step import configure_threads, cpu_has_bf16
     from dcgan.workspace import Workspace
 
     configure_threads()

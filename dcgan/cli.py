@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
 from dcgan.config import DEFAULT_PRESET
+from dcgan.data.builtin import BUILTIN_COUNT, BUILTIN_DATASET, ensure_builtin_dataset
 from dcgan.errors import DcganError
+from dcgan.system import SPEED_FILE, measure_speed
 from dcgan.workspace import Workspace
-
-BUILTIN_DATASET = "synthetic-portraits"
-BUILTIN_COUNT = 4000
-SPEED_FILE = "speed.json"  # the default settings' measured speed, written by bootstrap
 
 
 def _progress(desc: str, unit: str = "img") -> tuple[Callable[[int, int], None], Callable]:
@@ -43,7 +39,7 @@ def _progress(desc: str, unit: str = "img") -> tuple[Callable[[int, int], None],
 
 
 def cmd_synth(args: argparse.Namespace, ws: Workspace) -> int:
-    from dcgan.synthetic import generate_dataset
+    from dcgan.data.synthetic import generate_dataset
 
     folder = ws.dataset_dir(args.name)
     if folder.exists() and any(folder.iterdir()):
@@ -59,7 +55,7 @@ def cmd_synth(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def cmd_import(args: argparse.Namespace, ws: Workspace) -> int:
-    from dcgan.ingest import import_source
+    from dcgan.data.ingest import import_source
 
     update, close = _progress(f"import {args.name}", unit="file")
     try:
@@ -74,7 +70,7 @@ def cmd_import(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace, ws: Workspace) -> int:
-    from dcgan.prepare import prepare_dataset
+    from dcgan.data.prepare import prepare_dataset
 
     update, close = _progress(f"prepare {args.name}")
     try:
@@ -103,38 +99,6 @@ def cmd_datasets(args: argparse.Namespace, ws: Workspace) -> int:
     return 0
 
 
-def measure_speed(preset_name: str, flags: Sequence[str] = (), timeout: float = 900) -> dict:
-    """Run `python -m dcgan estimate` in a fresh process (TensorFlow stays out of the caller).
-
-    Returns its JSON: device, gpus, seconds_per_step, images_per_s. DcganError with the
-    child's last error line if it fails; subprocess.TimeoutExpired after `timeout` seconds.
-    """
-    out = subprocess.run([sys.executable, "-m", "dcgan", "estimate", "--preset", preset_name,
-                          *flags], capture_output=True, text=True, timeout=timeout,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    if out.returncode != 0:
-        raise DcganError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def ensure_builtin_dataset(ws: Workspace, count: int | None = None,
-                           on_create: Callable[[], None] | None = None):
-    """Draw the built-in synthetic portraits if they are missing, then prepare them.
-
-    `count` defaults to BUILTIN_COUNT (read at call time); `on_create` is called before
-    drawing (to tell the user). Returns prepare's result.
-    """
-    from dcgan.prepare import prepare_dataset
-    from dcgan.synthetic import generate_dataset
-
-    folder = ws.dataset_dir(BUILTIN_DATASET)
-    if not (folder / "import_report.json").is_file():
-        if on_create:
-            on_create()
-        generate_dataset(folder, BUILTIN_COUNT if count is None else count, seed=0)
-    return prepare_dataset(ws, BUILTIN_DATASET)
-
-
 def cmd_bootstrap(args: argparse.Namespace, ws: Workspace) -> int:
     """Make sure the built-in dataset exists and is prepared (used by `make run`)."""
     ws.ensure()
@@ -143,7 +107,7 @@ def cmd_bootstrap(args: argparse.Namespace, ws: Workspace) -> int:
     print(f"workspace {ws.root}: {BUILTIN_DATASET} ready ({result.count} images)")
     speed = ws.root / SPEED_FILE
     if not args.skip_speed and not speed.is_file():
-        from dcgan.runs import write_json_atomic
+        from dcgan.runs.folder import write_json_atomic
 
         print("timing a few training steps of the default settings on this machine...")
         try:
@@ -166,7 +130,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 def _train_config(args: argparse.Namespace, ws: Workspace):
     """(config, run_dir) for --run, --resume or a new run from --preset + overrides."""
     from dcgan.config import Config, ConfigError, preset
-    from dcgan.runs import create_run, resolve_run
+    from dcgan.runs.folder import create_run, resolve_run
 
     overrides = _overrides(args)
     if args.run or args.resume:
@@ -180,7 +144,7 @@ def _train_config(args: argparse.Namespace, ws: Workspace):
             config = config.with_overrides(**overrides).validate()
             (run_dir / "config.json").write_text(config.to_json())
         return config, run_dir
-    from dcgan.prepare import cached_count
+    from dcgan.data.prepare import cached_count
 
     config = preset(args.preset).with_overrides(**overrides)
     config.validate(dataset_size=cached_count(ws, config.data.dataset))
@@ -190,8 +154,8 @@ def _train_config(args: argparse.Namespace, ws: Workspace):
 def cmd_train(args: argparse.Namespace, ws: Workspace) -> int:
     import signal
 
-    from dcgan.jobs import hold_job_lock, stop_requested
-    from dcgan.training import run_training
+    from dcgan.runs.jobs import hold_job_lock, stop_requested
+    from dcgan.train.loop import run_training
 
     config, run_dir = _train_config(args, ws)
     signals: list[int] = []
@@ -221,7 +185,7 @@ def cmd_train(args: argparse.Namespace, ws: Workspace) -> int:
     (run_dir / "STOP").unlink(missing_ok=True)
     print(f"{run_dir.name}: {state}")
     if state == "diverged":
-        from dcgan.runs import read_status
+        from dcgan.runs.folder import read_status
 
         print(f"error: {read_status(run_dir).get('error')}", file=sys.stderr)
         return 3
@@ -229,9 +193,9 @@ def cmd_train(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace, ws: Workspace) -> int:
-    from dcgan.export import load_run_generator, save_grid
-    from dcgan.latent import parse_seeds
-    from dcgan.runs import resolve_run
+    from dcgan.explore.export import load_run_generator, save_grid
+    from dcgan.explore.latent import parse_seeds
+    from dcgan.runs.folder import resolve_run
 
     try:
         seeds = parse_seeds(args.seeds)
@@ -251,7 +215,7 @@ def cmd_estimate(args: argparse.Namespace, ws: Workspace) -> int:
     import tensorflow as tf
 
     from dcgan.config import preset
-    from dcgan.trainer import GanTrainer, configure_threads, setup_device
+    from dcgan.train.step import GanTrainer, configure_threads, setup_device
 
     configure_threads()
     config = preset(args.preset).with_overrides(**_overrides(args)).validate()
@@ -273,7 +237,7 @@ def cmd_estimate(args: argparse.Namespace, ws: Workspace) -> int:
 
 def find_checkpoint(run_dir, ref: str):
     """A run's checkpoint by epoch number ("20") or file name ("ckpt-00020-000012345.npz")."""
-    from dcgan.checkpoints import CKPT_RE, list_checkpoints
+    from dcgan.train.checkpoints import CKPT_RE, list_checkpoints
 
     found = list_checkpoints(run_dir)
     for path in found:
@@ -287,9 +251,10 @@ def find_checkpoint(run_dir, ref: str):
 def cmd_evaluate(args: argparse.Namespace, ws: Workspace) -> int:
     """SWD and MS-SSIM of a run's generator vs its dataset; prints lines or one JSON object."""
     from dcgan.config import Config
-    from dcgan.export import load_run_generator
-    from dcgan.metrics import Evaluator, describe, eval_split
-    from dcgan.runs import resolve_run
+    from dcgan.explore.export import load_run_generator
+    from dcgan.quality.evaluator import Evaluator, eval_split
+    from dcgan.quality.metrics import describe
+    from dcgan.runs.folder import resolve_run
 
     if args.n < 4:
         raise DcganError("--n: at least 4 images are needed")
@@ -320,9 +285,9 @@ def cmd_evaluate(args: argparse.Namespace, ws: Workspace) -> int:
 
 def _chosen_generator(args: argparse.Namespace, ws: Workspace):
     """(generator, run_dir, checkpoint) of --run [--checkpoint] or --demo (run_dir None)."""
-    from dcgan.checkpoints import list_checkpoints
-    from dcgan.export import load_demo_generator, load_run_generator
-    from dcgan.runs import resolve_run
+    from dcgan.explore.export import load_demo_generator, load_run_generator
+    from dcgan.runs.folder import resolve_run
+    from dcgan.train.checkpoints import list_checkpoints
 
     if args.demo:
         return load_demo_generator(), None, None
@@ -342,9 +307,9 @@ def cmd_project(args: argparse.Namespace, ws: Workspace) -> int:
     import numpy as np
     from PIL import Image
 
-    from dcgan.export import latent_json, latent_npy, png_bytes
-    from dcgan.images import image_grid
-    from dcgan.projection import Projector, Settings, photo_pixels, run_discriminator
+    from dcgan.data.images import image_grid
+    from dcgan.explore.export import latent_json, latent_npy, png_bytes
+    from dcgan.explore.projection import Projector, Settings, photo_pixels, run_discriminator
 
     settings = Settings(steps=args.steps, restarts=args.restarts, seed=args.seed,
                         candidates=max(Settings.candidates, args.restarts))
@@ -386,7 +351,7 @@ def cmd_export(args: argparse.Namespace, ws: Workspace) -> int:
     """Write a generator bundle (zip): generator, card, labelled and PCA directions."""
     from pathlib import Path
 
-    from dcgan.bundle import bundle_of
+    from dcgan.explore.bundle import bundle_of
 
     generator, run_dir, checkpoint = _chosen_generator(args, ws)
     data = bundle_of(ws, generator, run_dir, checkpoint)
@@ -398,8 +363,8 @@ def cmd_export(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace, ws: Workspace) -> int:
-    from dcgan.jobs import runs_with_state
-    from dcgan.runs import disk_bytes
+    from dcgan.runs.folder import disk_bytes
+    from dcgan.runs.jobs import runs_with_state
 
     infos = runs_with_state(ws)
     if not infos:
@@ -479,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", formatter_class=fmt,
                        help="train a new run, or continue one (--resume)")
     from dcgan.config import PRESETS
-    from dcgan.projection import Settings
+    from dcgan.explore.projection import Settings
 
     p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
                    help="named settings to start from")

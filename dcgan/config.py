@@ -25,14 +25,14 @@ class DataConfig:
     dataset: str = "synthetic-portraits"
     flip: bool = True  # horizontal flip augmentation
     rotation_deg: float = 0.0  # max random rotation, reflect-padded; 0 = off
-    # Differentiable augmentation of every image D sees, real and fake (dcgan.augment):
+    # Differentiable augmentation of every image D sees, real and fake (dcgan.train.augment):
     augment: str = "off"  # "off" | "fixed" (probability augment_p) | "adaptive" (ADA's p)
     augment_policy: str = "translation,cutout"  # comma-separated; also "color"
     augment_p: float = 1.0  # per-transform probability in "fixed" mode
     ada_target: float = 0.6  # adaptive: target of E[sign(D(real))]; higher = less aug
     ada_images: int = 100_000  # adaptive: images over which p can move by 1
     # Training images held in memory and gathered inside the step ("auto": when they fit, see
-    # dcgan.pipeline.resident_fits) or streamed from disk with pread ("off"); same batches.
+    # dcgan.train.pipeline.resident_fits) or streamed from disk with pread ("off"); same batches.
     resident_data: str = "auto"  # "auto" | "on" | "off"
 
 
@@ -75,12 +75,12 @@ class TrainConfig:
     keep_every: int = 0  # also keep every k-th epoch's checkpoint; 0 = none
     log_every: int = 10  # steps between metric lines
     eval_every: int = 5  # epochs between SWD / MS-SSIM evaluations (and the last); 0 = off
-    eval_images: int = 512  # generated and real images per evaluation (see dcgan.metrics)
+    eval_images: int = 512  # generated and real images per evaluation (see dcgan.quality.metrics)
     seed: int = 0
     strategy: str = "auto"  # "auto" | "one" | "mirrored" | "multiworker"
     mixed_precision: str = "auto"  # "auto" (GPU: bf16/fp16; CPU: bf16 where it has bf16
     #                                 instructions, else off) | "off" | "bf16" | "fp16"
-    steps_per_call: int = 0  # train steps per compiled call; 0 = auto (dcgan.trainer.CallSize)
+    steps_per_call: int = 0  # train steps per compiled call; 0 = auto (dcgan.train.step.CallSize)
     jit_compile: str = "auto"  # "auto" (on for GPU) | "on" | "off"
     deterministic: bool = False  # TF op determinism (tests and exact reproductions)
 
@@ -207,6 +207,17 @@ class Config:
 
 
 ARCHES = ("ml241", "dcgan")
+# Differentiable augmentations D can see (dcgan.train.augment applies them).
+TRANSFORMS = ("color", "translation", "cutout")
+
+
+def parse_policy(policy: str) -> tuple[str, ...]:
+    """'color, cutout' -> ('color', 'cutout'), in TRANSFORMS order; unknown names refused."""
+    names = {p.strip() for p in policy.split(",") if p.strip()}
+    unknown = names - set(TRANSFORMS)
+    if unknown:
+        raise ValueError(f"unknown augmentation(s): {', '.join(sorted(unknown))}")
+    return tuple(t for t in TRANSFORMS if t in names)
 
 
 def _choice(name: str, value: Any, allowed: tuple) -> None:
@@ -215,8 +226,6 @@ def _choice(name: str, value: Any, allowed: tuple) -> None:
 
 
 def _policy(value: str) -> None:
-    from dcgan.augment import TRANSFORMS, parse_policy  # constants only: no TensorFlow
-
     try:
         ok = bool(parse_policy(value))
     except ValueError:

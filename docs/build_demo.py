@@ -10,7 +10,7 @@ Run from the repository root with the run's workspace, one step at a time:
     .venv/bin/python docs/build_demo.py directions "PC1=Lighter hair" "-PC3=Darker skin"
 
 `table` reads the evaluations the run logged (SWD / MS-SSIM on its held-out sample) and
-applies the selection rule (`dcgan.metrics.choose_checkpoint`); `export` writes the chosen
+applies the selection rule (`dcgan.quality.evaluator.choose_checkpoint`); `export` writes the chosen
 checkpoint's EMA generator and the run's config beside it; `directions` writes the named PCA
 directions Explore opens with ("-PCk" flips the sign so that + means the name).
 """
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan.checkpoints import list_checkpoints
 from dcgan.config import Config
-from dcgan.export import (
+from dcgan.data.cache import CacheReader
+from dcgan.explore.export import (
     DEMO_DIR,
     DEMO_DIRECTIONS,
     DEMO_GENERATOR,
@@ -35,10 +35,11 @@ from dcgan.export import (
     load_run_generator,
     upscale,
 )
-from dcgan.latent import apply_directions, pca_directions, z_from_seeds
-from dcgan.metrics import choose_checkpoint, eval_split, nearest_other
-from dcgan.pipeline import CacheReader
-from dcgan.runs import read_metrics, resolve_run
+from dcgan.explore.latent import apply_directions, pca_directions, z_from_seeds
+from dcgan.quality.evaluator import choose_checkpoint, eval_split
+from dcgan.quality.nearest import nearest_other
+from dcgan.runs.folder import read_metrics, resolve_run
+from dcgan.train.checkpoints import list_checkpoints
 from dcgan.workspace import Workspace
 
 COMPONENTS = 8  # the sliders Explore shows

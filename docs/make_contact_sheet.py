@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan.images import image_grid
-from dcgan.synthetic import render_portrait
+from dcgan.data.images import image_grid
+from dcgan.data.synthetic import render_portrait
 
 if __name__ == "__main__":
     faces = np.stack([np.asarray(render_portrait(0, i, 96)) for i in range(64)])

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan.export import gif_bytes, load_demo_generator, png_bytes, upscale
-from dcgan.images import image_grid
-from dcgan.latent import interpolate, z_from_seeds
+from dcgan.data.images import image_grid
+from dcgan.explore.export import gif_bytes, load_demo_generator, png_bytes, upscale
+from dcgan.explore.latent import interpolate, z_from_seeds
 
 
 def lanczos_grid(images: np.ndarray, size: int, columns: int) -> bytes:

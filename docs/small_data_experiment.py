@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from dcgan.synthetic import render_portrait
+from dcgan.data.synthetic import render_portrait
 from dcgan.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ def record(run: str, name: str) -> None:
     (FIXTURES / f"{name}.jsonl").write_text("\n".join(kept) + "\n")
     meta = {"run": run, "preset": config["preset"], "loss": config["train"]["loss"],
             "augment": config["data"]["augment"], "dataset": config["data"]["dataset"],
-            "train_images": COUNT}  # 180 < 10 x 90: nothing held out (dcgan.metrics)
+            "train_images": COUNT}  # 180 < 10 x 90: nothing held out (dcgan.quality.metrics)
     (FIXTURES / f"{name}.meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"{len(kept)} records -> {FIXTURES / name}.jsonl")
 

@@ -10,12 +10,12 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from dcgan.cli import BUILTIN_COUNT, BUILTIN_DATASET
+from dcgan.data.builtin import BUILTIN_COUNT, BUILTIN_DATASET
+from dcgan.data.images import image_grid
+from dcgan.data.ingest import ImportLimits, import_files, import_folder, import_url
+from dcgan.data.prepare import prepare_dataset
+from dcgan.data.synthetic import generate_dataset
 from dcgan.errors import DcganError
-from dcgan.images import image_grid
-from dcgan.ingest import ImportLimits, import_files, import_folder, import_url
-from dcgan.prepare import prepare_dataset
-from dcgan.synthetic import generate_dataset
 from dcgan.workspace import allowed_roots, check_name
 from pages.common import rerun_with, show_error, show_flash, workspace
 

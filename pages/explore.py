@@ -15,11 +15,12 @@ import numpy as np
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from dcgan.bundle import card_for, card_summary, read_bundle, write_bundle
-from dcgan.checkpoints import list_checkpoints
-from dcgan.cli import BUILTIN_DATASET
+from dcgan.data.builtin import BUILTIN_DATASET
+from dcgan.data.cache import CacheReader
+from dcgan.data.images import image_grid
 from dcgan.errors import DcganError
-from dcgan.export import (
+from dcgan.explore.bundle import card_for, card_summary, read_bundle, write_bundle
+from dcgan.explore.export import (
     DEMO_GENERATOR,
     demo_available,
     gif_bytes,
@@ -36,8 +37,7 @@ from dcgan.export import (
     portraits_zip,
     upscale,
 )
-from dcgan.images import image_grid
-from dcgan.latent import (
+from dcgan.explore.latent import (
     PCA_COMPONENTS,
     PCA_SAMPLES,
     apply_directions,
@@ -51,11 +51,12 @@ from dcgan.latent import (
     z_from_seed,
     z_from_seeds,
 )
-from dcgan.live import MAX_FRAME_MS, NotLive, describe
-from dcgan.metrics import eval_split, nearest_images
-from dcgan.pipeline import CacheReader
-from dcgan.projection import Projector, Settings, photo_pixels, run_discriminator
-from dcgan.runs import list_runs, load_directions, save_direction
+from dcgan.explore.live import MAX_FRAME_MS, NotLive, describe
+from dcgan.explore.projection import Projector, Settings, photo_pixels, run_discriminator
+from dcgan.quality.evaluator import eval_split
+from dcgan.quality.nearest import nearest_images
+from dcgan.runs.folder import list_runs, load_directions, save_direction
+from dcgan.train.checkpoints import list_checkpoints
 from pages.common import show_error, workspace
 from pages.live_portrait import live_portrait
 

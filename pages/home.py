@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dcgan.cli import BUILTIN_DATASET, ensure_builtin_dataset
+from dcgan.data.builtin import BUILTIN_DATASET, ensure_builtin_dataset
 from dcgan.errors import DcganError
-from dcgan.export import demo_available
-from dcgan.jobs import active_run, runs_with_state
+from dcgan.explore.export import demo_available
+from dcgan.runs.jobs import active_run, runs_with_state
 from dcgan.system import device_summary
 from pages.common import show_error, workspace
 

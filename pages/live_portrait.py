@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import streamlit as st
 
-from dcgan.live import MAX_FRAME_MS
+from dcgan.explore.live import MAX_FRAME_MS
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "live"
 

@@ -1,6 +1,6 @@
 """Train page: a run's settings, Start / Stop / Resume, and a live dashboard of the run folder.
 
-The page never trains: dcgan.jobs starts a detached `python -m dcgan train` process, and the
+The page never trains: dcgan.runs.jobs starts a detached `python -m dcgan train` process, and the
 dashboard fragments re-read the run folder every few seconds. A refresh, a second tab or a
 restart of the web server re-attaches to the running job.
 """
@@ -17,14 +17,21 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dcgan.augment import TRANSFORMS
-from dcgan.checkpoints import CKPT_RE, checkpoint_epoch, list_checkpoints
-from dcgan.cli import SPEED_FILE, measure_speed
-from dcgan.config import DEFAULT_PRESET, PRESET_HELP, PRESETS, Config, ConfigError, preset
+from dcgan.config import (
+    DEFAULT_PRESET,
+    PRESET_HELP,
+    PRESETS,
+    TRANSFORMS,
+    Config,
+    ConfigError,
+    preset,
+)
+from dcgan.data.prepare import cached_count
 from dcgan.errors import DcganError
-from dcgan.export import progress_gif
-from dcgan.health import run_warnings
-from dcgan.jobs import (
+from dcgan.explore.export import progress_gif
+from dcgan.quality.metrics import describe
+from dcgan.runs.folder import MetricsTail, disk_bytes, read_json, read_metrics, read_status
+from dcgan.runs.jobs import (
     JobRunning,
     active_run,
     job_state,
@@ -33,9 +40,9 @@ from dcgan.jobs import (
     start_job,
     stop_job,
 )
-from dcgan.metrics import describe
-from dcgan.prepare import cached_count
-from dcgan.runs import MetricsTail, disk_bytes, read_json, read_metrics, read_status
+from dcgan.system import SPEED_FILE, measure_speed
+from dcgan.train.checkpoints import CKPT_RE, checkpoint_epoch, list_checkpoints
+from dcgan.train.health import run_warnings
 from pages.common import (
     image_bytes,
     rerun_with,
@@ -348,7 +355,7 @@ def checkpoints_view(evals: list[dict], newest_grid: str | None) -> None:
     chosen = c1.selectbox("Generator of checkpoint", [r["checkpoint"] for r in rows],
                           key="train_ckpt_choice")
     if c2.button("Prepare its generator (.keras)", key="train_ckpt_prepare"):
-        from dcgan.export import generator_keras_bytes  # TensorFlow: only on demand
+        from dcgan.explore.export import generator_keras_bytes  # TensorFlow: only on demand
 
         try:
             st.session_state["train_ckpt_file"] = (

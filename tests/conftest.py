@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from dcgan.testing import CHROMIUM, chromium_available
 from dcgan.workspace import Workspace
@@ -106,8 +106,8 @@ TINY = dict(batch_size=8, g_filters=8, d_filters=8, latent_dim=16, steps_per_epo
 @pytest.fixture
 def tiny_dataset(ws):
     """A prepared 32-image synthetic dataset named 'tiny' in the test workspace."""
-    from dcgan.prepare import prepare_dataset
-    from dcgan.synthetic import generate_dataset
+    from dcgan.data.prepare import prepare_dataset
+    from dcgan.data.synthetic import generate_dataset
 
     generate_dataset(ws.dataset_dir("tiny"), 32, seed=1, size=64, workers=1)
     prepare_dataset(ws, "tiny", workers=1)
@@ -124,8 +124,8 @@ def tiny_config(preset_name: str = "dcgan", **overrides):
 @pytest.fixture
 def finished_run(ws, tiny_dataset):
     """A tiny dcgan run trained for 2 epochs (6 steps) in the test workspace."""
-    from dcgan.runs import create_run
-    from dcgan.training import run_training
+    from dcgan.runs.folder import create_run
+    from dcgan.train.loop import run_training
 
     config = tiny_config("dcgan", epochs=2)
     run = create_run(ws, config)
@@ -162,3 +162,21 @@ def odd_generator(seed: int = 4):
                                enumerate(layer.get_weights())])
     return model
 
+
+@pytest.fixture(scope="session")
+def portraits() -> np.ndarray:
+    """192 synthetic 64x64 portraits: three disjoint samples of one distribution."""
+    from dcgan.data.synthetic import render_portrait
+
+    return np.stack([np.asarray(render_portrait(7, i, size=64)) for i in range(192)])
+
+
+def blurred(images: np.ndarray, radius: float = 1.0) -> np.ndarray:
+    return np.stack([np.asarray(Image.fromarray(i).filter(ImageFilter.GaussianBlur(radius)))
+                     for i in images])
+
+
+def write_cache(folder, images):
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "images.npy", images)
+    return folder / "images.npy"

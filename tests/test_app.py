@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dcgan.runs import create_run
+from dcgan.runs.folder import create_run
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def test_home_shows_datasets_and_runs(ws, tiny_dataset):
 
 
 def test_builtin_quick_start_creates_the_dataset(ws, monkeypatch):
-    monkeypatch.setattr("dcgan.cli.BUILTIN_COUNT", 64)
+    monkeypatch.setattr("dcgan.data.builtin.BUILTIN_COUNT", 64)
     at = run_page("app.py")
     at.button(key="home_builtin").click().run()
     assert not at.exception

@@ -1,4 +1,4 @@
-"""dcgan.augment: each transform's effect, p, gradients to the input, ADA's p update."""
+"""dcgan.train.augment: each transform's effect, p, gradients to the input, ADA's p update."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan import augment as aug
-from dcgan.config import ConfigError, preset
+from dcgan.config import TRANSFORMS, ConfigError, parse_policy, preset
+from dcgan.train import augment as aug
 
 
 def uniforms(batch, **columns):
@@ -24,9 +24,9 @@ def images(batch=2, seed=0):
 
 
 def test_policy_parsing_and_config_validation():
-    assert aug.parse_policy(" cutout, color ") == ("color", "cutout")
+    assert parse_policy(" cutout, color ") == ("color", "cutout")
     with pytest.raises(ValueError, match="rotate"):
-        aug.parse_policy("color,rotate")
+        parse_policy("color,rotate")
     with pytest.raises(ConfigError, match="augment_policy: 'zoom' must list one or more"):
         preset("dcgan").with_overrides(augment="fixed", augment_policy="zoom").validate()
     with pytest.raises(ConfigError, match="augment: 'always' is not one of off, fixed"):
@@ -36,9 +36,9 @@ def test_policy_parsing_and_config_validation():
 def test_p_zero_is_the_identity_and_p_one_changes_every_image():
     x = images(4)
     u = tf.constant(np.random.default_rng(1).uniform(0, 1, (4, aug.UNIFORMS)), tf.float32)
-    same = aug.augment(x, u, 0.0, aug.TRANSFORMS)
+    same = aug.augment(x, u, 0.0, TRANSFORMS)
     np.testing.assert_allclose(same.numpy(), x.numpy(), atol=1e-6)  # x + 0 up to rounding
-    changed = aug.augment(x, u, 1.0, aug.TRANSFORMS).numpy()
+    changed = aug.augment(x, u, 1.0, TRANSFORMS).numpy()
     assert changed.shape == x.shape and changed.dtype == np.float32
     assert all(np.abs(changed[i] - x.numpy()[i]).max() > 0.1 for i in range(4))
 
@@ -83,7 +83,7 @@ def test_colour_transforms_and_gradients_reach_the_input():
     full = tf.constant(np.random.default_rng(3).uniform(0, 1, (3, aug.UNIFORMS)), tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        loss = tf.reduce_sum(aug.augment(x, full, 1.0, aug.TRANSFORMS) * weights)
+        loss = tf.reduce_sum(aug.augment(x, full, 1.0, TRANSFORMS) * weights)
     grad = tape.gradient(loss, x)
     assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 1.0
 
@@ -94,7 +94,7 @@ def test_a_generator_gets_gradients_through_augmentation():
     z = tf.constant(np.ones((2, 4)), tf.float32)
     u = tf.constant(np.random.default_rng(4).uniform(0, 1, (2, aug.UNIFORMS)), tf.float32)
     with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(tf.square(aug.augment(gen(z), u, 1.0, aug.TRANSFORMS)))
+        loss = tf.reduce_mean(tf.square(aug.augment(gen(z), u, 1.0, TRANSFORMS)))
     grads = tape.gradient(loss, gen.trainable_variables)
     assert all(g is not None for g in grads) and float(tf.norm(grads[0])) > 0
 

@@ -1,4 +1,4 @@
-"""Generator bundles (dcgan.bundle): written, read back, and every bad member refused."""
+"""Generator bundles (dcgan.explore.bundle): written, read back, and every bad member refused."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from dcgan.bundle import (
+from dcgan.explore.bundle import (
     CARD,
     DIRECTIONS,
     GENERATOR,
@@ -21,8 +21,8 @@ from dcgan.bundle import (
     run_card,
     write_bundle,
 )
-from dcgan.export import GeneratorError, load_demo_directions, load_demo_generator
-from dcgan.latent import z_from_seeds
+from dcgan.explore.export import GeneratorError, load_demo_directions, load_demo_generator
+from dcgan.explore.latent import z_from_seeds
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +68,9 @@ def test_a_bundle_round_trips(demo, demo_zip):
 
 
 def test_a_runs_card_has_its_config_epoch_and_last_evaluation(ws, finished_run):
-    from dcgan.checkpoints import list_checkpoints
-    from dcgan.export import load_run_generator
-    from dcgan.runs import read_metrics
+    from dcgan.explore.export import load_run_generator
+    from dcgan.runs.folder import read_metrics
+    from dcgan.train.checkpoints import list_checkpoints
 
     checkpoint = list_checkpoints(finished_run)[-1]
     card = run_card(finished_run, checkpoint, load_run_generator(finished_run, checkpoint))

@@ -1,15 +1,16 @@
-"""dcgan.checkpoints: atomic writes, keep-last-K, fallback over broken files, no NaN saved."""
+"""dcgan.train.checkpoints: atomic writes, keep-last-K, fallback over broken files, no NaN saved."""
 
 from __future__ import annotations
 
 import errno
 from collections import namedtuple
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dcgan import checkpoints
-from dcgan.checkpoints import (
+from dcgan.train import checkpoints
+from dcgan.train.checkpoints import (
     CheckpointError,
     NonFiniteState,
     list_checkpoints,
@@ -106,3 +107,36 @@ def test_enospc_during_write_leaves_the_previous_checkpoint(tmp_path, monkeypatc
         save_checkpoint(tmp_path, state(2.0), meta(2))
     assert [p.name[:10] for p in list_checkpoints(tmp_path)] == ["ckpt-00001"]
     assert not list((tmp_path / "checkpoints").glob(".*"))
+
+
+class FakeGenerator:
+    """Stands for a Keras model: save() writes the file it is given."""
+
+    def __init__(self):
+        self.saved = []
+
+    def save(self, path):
+        self.saved.append(path.name)
+        path.write_bytes(b"keras")
+
+
+def test_policy_checkpoints_every_k_epochs_and_the_last():
+    policy = checkpoints.CheckpointPolicy(Path("."), every=3, epochs=7)
+    assert [e for e in range(1, 8) if policy.due(e)] == [3, 6, 7]
+
+
+def test_policy_saves_the_state_its_header_and_the_generator(tmp_path):
+    policy = checkpoints.CheckpointPolicy(tmp_path, every=1, epochs=9, keep=2)
+    generator = FakeGenerator()
+    for epoch in (1, 2, 3):
+        policy.save(state(epoch), {**meta(epoch), "epoch_sums": {"d_loss": 1.5}}, generator,
+                    best_epoch=1)
+    kept = [checkpoints.checkpoint_epoch(p) for p in list_checkpoints(tmp_path)]
+    assert kept == [1, 2, 3]  # the newest 2, and the best
+    _, header = load_checkpoint(list_checkpoints(tmp_path)[-1])
+    assert header["epoch_sums"] == {"d_loss": 1.5} and header["time"] > 0
+    assert (tmp_path / "generator.keras").read_bytes() == b"keras"
+    assert generator.saved == ["generator.tmp.keras"] * 3
+    with pytest.raises(NonFiniteState):
+        policy.save(state(np.nan), meta(4), generator)
+    assert len(generator.saved) == 3  # nothing exported from a non-finite state

@@ -84,8 +84,8 @@ def test_train_with_every_recipe_option_on_and_evaluate_its_ema_generator(tiny_h
     steps = [r for r in records if r["kind"] == "step"]
     assert steps[0]["augment_p"] == 0.0 and "r1" in steps[0] and "r1" not in steps[1]
     assert [r for r in records if r["kind"] == "eval"][-1]["color_dist"] > 0
-    from dcgan.checkpoints import load_latest
-    from dcgan.export import load_run_generator
+    from dcgan.explore.export import load_run_generator
+    from dcgan.train.checkpoints import load_latest
 
     state, _, _ = load_latest(run)
     assert {"ema", "aug"} <= set(state) and 0 <= state["aug"][0][0] <= 1
@@ -227,9 +227,9 @@ def test_resume_rejects_other_settings_and_unknown_runs(tiny_home):
 def test_project_and_export_commands(tmp_path):
     from PIL import Image
 
-    from dcgan.bundle import read_bundle
-    from dcgan.export import load_latent
-    from dcgan.synthetic import render_portrait
+    from dcgan.data.synthetic import render_portrait
+    from dcgan.explore.bundle import read_bundle
+    from dcgan.explore.export import load_latent
 
     render_portrait(2, 4, 120).save(tmp_path / "face.png")
     (tmp_path / "broken.jpg").write_bytes(b"not a photo")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dcgan.export import DEMO_GENERATOR, demo_available, load_demo_generator
-from dcgan.synthetic import render_portrait
+from dcgan.data.synthetic import render_portrait
+from dcgan.explore.export import DEMO_GENERATOR, demo_available, load_demo_generator
 
 
 def mean_pairwise_distance(images: np.ndarray) -> float:
@@ -46,8 +46,8 @@ def test_demo_outputs_are_diverse_like_the_data(demo):
 
 
 def test_demo_directions_are_its_own_principal_directions(demo):
-    from dcgan.export import DEMO_DIRECTIONS, load_demo_directions
-    from dcgan.latent import pca_directions
+    from dcgan.explore.export import DEMO_DIRECTIONS, load_demo_directions
+    from dcgan.explore.latent import pca_directions
 
     assert DEMO_DIRECTIONS.is_file(), "the demo ships named directions"
     named = load_demo_directions(demo.latent_dim)

@@ -1,4 +1,4 @@
-"""dcgan.ema: the averaging factor and the copy's weights against their closed forms."""
+"""dcgan.train.ema: the averaging factor and the copy's weights against their closed forms."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from dcgan.config import ModelConfig
-from dcgan.ema import EmaGenerator, ema_beta
-from dcgan.models import build_generator
+from dcgan.train.ema import EmaGenerator, ema_beta
+from dcgan.train.models import build_generator
 
 CFG = ModelConfig(latent_dim=8, g_filters=4)
 

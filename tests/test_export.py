@@ -1,4 +1,4 @@
-"""dcgan.export: generators from run checkpoints, PNG grids."""
+"""dcgan.explore.export: generators from run checkpoints, PNG grids."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan.checkpoints import CheckpointError, list_checkpoints
-from dcgan.export import load_run_generator, save_grid
-from dcgan.runs import create_run
-from dcgan.training import run_training
+from dcgan.explore.export import load_run_generator, save_grid
+from dcgan.runs.folder import create_run
+from dcgan.train.checkpoints import CheckpointError, list_checkpoints
+from dcgan.train.loop import run_training
 from tests.conftest import tiny_config
 
 
@@ -36,7 +36,7 @@ def test_files_for_people(tmp_path):
     import json
     import zipfile
 
-    from dcgan.export import (
+    from dcgan.explore.export import (
         gif_bytes,
         grid_png,
         latent_json,
@@ -77,8 +77,8 @@ def test_uploaded_generators_safe_mode_and_checks(tmp_path):
     import keras
 
     from dcgan.config import preset
-    from dcgan.export import GeneratorError, load_generator_file
-    from dcgan.models import build_generator
+    from dcgan.explore.export import GeneratorError, load_generator_file
+    from dcgan.train.models import build_generator
 
     good = build_generator(preset("ml241").model)
     path = tmp_path / "g.keras"
@@ -114,7 +114,7 @@ def test_uploaded_generators_safe_mode_and_checks(tmp_path):
 def test_named_directions_file(tmp_path):
     import json
 
-    from dcgan.export import GeneratorError, load_demo_directions
+    from dcgan.explore.export import GeneratorError, load_demo_directions
 
     path = tmp_path / "directions.json"
     assert load_demo_directions(4, path) == {}  # no file: no named sliders

@@ -1,11 +1,11 @@
-"""dcgan.health: collapse, a discriminator that wins, and stalled SWD, from metric records."""
+"""dcgan.train.health: collapse, a discriminator that wins, and stalled SWD, from metric records."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from dcgan import health
+from dcgan.train import health
 
 
 def evals(*swds, ms_ssim=0.2, real=0.2, floor=10.0):

@@ -1,4 +1,4 @@
-"""dcgan.images: every decoding rule of RELIABILITY.md, checked on real encoded files."""
+"""dcgan.data.images: every decoding rule of RELIABILITY.md, checked on real encoded files."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan.errors import ImageRejected
-from dcgan.images import (
+from dcgan.data.images import (
     MAX_PIXELS,
     center_crop_box,
     crop_resize,
@@ -18,6 +17,7 @@ from dcgan.images import (
     image_grid,
     to_rgb,
 )
+from dcgan.errors import ImageRejected
 from tests.conftest import image_bytes, portrait_array
 
 
@@ -200,7 +200,7 @@ def test_image_grid_layout():
 
 
 def test_lanczos_weights_rows_sum_to_one_and_stay_inside():
-    from dcgan.images import lanczos_weights
+    from dcgan.data.images import lanczos_weights
 
     for src, dst in [(89, 64), (178, 64), (40, 64), (64, 64)]:
         weights = lanczos_weights(src, dst)
@@ -211,7 +211,7 @@ def test_lanczos_weights_rows_sum_to_one_and_stay_inside():
 
 
 def test_resize_lanczos_matches_pillow_within_one_level():
-    from dcgan.images import resize_lanczos
+    from dcgan.data.images import resize_lanczos
 
     array = portrait_array(4, size=(89, 89))
     ours = resize_lanczos(array, 64, 64).astype(int)

@@ -1,4 +1,4 @@
-"""dcgan.ingest: every "Dataset import" row of RELIABILITY.md, on real archives and servers."""
+"""dcgan.data.ingest: every "Dataset import" row of RELIABILITY.md, on real archives and servers."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dcgan.errors import ImportRejected, PathNotAllowed
-from dcgan.images import MAX_PIXELS
-from dcgan.ingest import (
+from dcgan.data.images import MAX_PIXELS
+from dcgan.data.ingest import (
     ImportLimits,
     download,
     import_files,
@@ -23,6 +22,7 @@ from dcgan.ingest import (
     import_zip,
     is_junk,
 )
+from dcgan.errors import ImportRejected, PathNotAllowed
 from tests.conftest import image_bytes, write_images
 
 

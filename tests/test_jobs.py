@@ -1,4 +1,4 @@
-"""dcgan.jobs with real processes: start, stop, kill -9, resume, double start, the lock."""
+"""dcgan.runs.jobs with real processes: start, stop, kill -9, resume, double start, the lock."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcgan.checkpoints import list_checkpoints, load_latest
-from dcgan.jobs import (
+from dcgan.runs.folder import create_run, read_status, update_status
+from dcgan.runs.jobs import (
     JobRunning,
     hold_job_lock,
     job_alive,
@@ -23,7 +23,7 @@ from dcgan.jobs import (
     start_job,
     stop_job,
 )
-from dcgan.runs import create_run, read_status, update_status
+from dcgan.train.checkpoints import list_checkpoints, load_latest
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def test_start_stop_resume_and_no_second_job(ws, tiny_dataset):
 
 def test_kill_minus_9_then_resume_matches_an_uninterrupted_run(ws, tiny_dataset):
 
-    from dcgan.training import run_training
+    from dcgan.train.loop import run_training
 
     config = tiny_config("dcgan", epochs=8, deterministic=True)
     reference = create_run(ws, config)

@@ -1,12 +1,12 @@
-"""dcgan.latent: seeds, truncation, interpolation, PCA and labelled directions."""
+"""dcgan.explore.latent: seeds, truncation, interpolation, PCA and labelled directions."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dcgan import latent as latent_module
-from dcgan.latent import (
+from dcgan.explore import latent as latent_module
+from dcgan.explore.latent import (
     apply_directions,
     interpolate,
     labelled_direction,

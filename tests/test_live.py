@@ -1,4 +1,4 @@
-"""The generator's description for the browser (dcgan.live): folded weights, same pixels."""
+"""The generator's description for the browser (dcgan.explore.live): folded weights, same pixels."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from dcgan.config import ModelConfig
-from dcgan.export import load_demo_generator
-from dcgan.latent import z_from_seeds
-from dcgan.live import NotLive, describe, forward
-from dcgan.models import build_generator
+from dcgan.explore.export import load_demo_generator
+from dcgan.explore.latent import z_from_seeds
+from dcgan.explore.live import NotLive, describe, forward
+from dcgan.train.models import build_generator
 from tests.conftest import odd_generator
 
 

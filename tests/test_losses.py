@@ -1,4 +1,4 @@
-"""dcgan.losses against values computed by hand."""
+"""dcgan.train.losses against values computed by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from dcgan import losses
+from dcgan.train import losses
 
 
 def softplus(x):

@@ -1,26 +1,12 @@
-"""dcgan.metrics: SWD on Laplacian pyramids, MS-SSIM diversity, splits, nearest images."""
+"""dcgan.quality.metrics: SWD on Laplacian pyramids, MS-SSIM diversity, splits, nearest images."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
 
-from dcgan import metrics
-from dcgan.synthetic import render_portrait
-
-
-@pytest.fixture(scope="module")
-def portraits() -> np.ndarray:
-    """192 synthetic 64x64 portraits: three disjoint samples of one distribution."""
-    return np.stack([np.asarray(render_portrait(7, i, size=64)) for i in range(192)])
-
-
-def blurred(images: np.ndarray, radius: float = 1.0) -> np.ndarray:
-    return np.stack([np.asarray(Image.fromarray(i).filter(ImageFilter.GaussianBlur(radius)))
-                     for i in images])
+from dcgan.quality import metrics
+from tests.conftest import blurred
 
 
 def test_pyramid_levels_and_reconstruction(portraits):
@@ -123,82 +109,6 @@ def test_random_pairs_are_distinct():
     assert set(pairs.ravel()) == {0, 1, 2}
 
 
-def test_eval_split_holds_out_only_a_small_share():
-    small = metrics.eval_split(1000, 512, seed=0)
-    assert small.size == 500 and not small.held_out and small.train_rows is None
-    assert not set(small.reference) & set(small.floor)
-    large = metrics.eval_split(20_000, 512, seed=0)
-    assert large.held_out and large.size == 512
-    assert len(large.train_rows) == 20_000 - 512
-    assert not set(large.reference) & set(large.train_rows)
-    assert set(large.floor) <= set(large.train_rows)
-    again = metrics.eval_split(20_000, 512, seed=0)
-    assert (again.reference == large.reference).all()
-    with pytest.raises(ValueError, match="at least 4"):
-        metrics.eval_split(3, 512, seed=0)
-
-
-def write_cache(folder, images):
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "images.npy", images)
-    return folder / "images.npy"
-
-
-def test_nearest_images_finds_the_copy(tmp_path, portraits):
-    cache = write_cache(tmp_path, portraits)
-    target = portraits[150]
-    found = metrics.nearest_images(target, cache, k=3, chunk=40)  # spans chunks
-    assert found[0] == (150, 0.0)
-    assert len(found) == 3 and found[1][1] <= found[2][1] and found[1][1] > 0
-    noisy = np.clip(target.astype(int) + 3, 0, 255).astype(np.uint8)
-    assert metrics.nearest_images(noisy, cache, k=1)[0][0] == 150
-    with pytest.raises(ValueError, match="does not match"):
-        metrics.nearest_images(np.zeros((32, 32, 3), np.uint8), cache)
-
-
-def test_evaluator_scores_and_caches_its_baseline(tmp_path, portraits):
-    cache = write_cache(tmp_path / "data", portraits)
-    baseline = tmp_path / "baseline.json"
-    evaluator = metrics.Evaluator(cache, 64, seed=0, baseline_path=baseline)
-    copy_of_reference = evaluator.reference.copy()
-
-    def memoriser(z):  # "generates" the reference images themselves
-        start = memoriser.calls * len(z)
-        memoriser.calls += 1
-        return copy_of_reference[start:start + len(z)]
-
-    memoriser.calls = 0
-    record = evaluator(memoriser, latent_dim=8)
-    assert record["swd"] == 0.0 and record["eval_images"] == 64 and not record["held_out"]
-    assert 0 < record["swd_floor"] < 50 and 0 < record["ms_ssim_real"] < 0.6
-    assert record["color_dist"] == 0.0 and 0 < record["color_dist_floor"] < 20
-    assert record["ms_ssim"] == pytest.approx(record["ms_ssim_real"])
-    assert json.loads(baseline.read_text())["values"]["swd_floor"] == record["swd_floor"]
-    assert evaluator.latents(8).shape == (64, 8)
-    np.testing.assert_array_equal(evaluator.latents(8), evaluator.latents(8))
-    # a second evaluator reuses the stored baseline instead of recomputing it
-    saved = json.loads(baseline.read_text())
-    saved["values"]["swd_floor"] = 123.0
-    baseline.write_text(json.dumps(saved))
-    assert metrics.Evaluator(cache, 64, 0, baseline).baseline()["swd_floor"] == 123.0
-    assert metrics.Evaluator(cache, 32, 0, baseline).baseline()["swd_floor"] != 123.0
-
-
-@pytest.mark.parametrize("keep_sorted", [True, False])
-def test_the_evaluators_cached_reference_gives_identical_values(tmp_path, portraits,
-                                                                 monkeypatch, keep_sorted):
-    """Kept sorted projections (or only descriptors, over the memory cap): same floats."""
-    if not keep_sorted:
-        monkeypatch.setattr(metrics, "SWD_SORTED_MAX_BYTES", 0)
-    cache = write_cache(tmp_path / "data", portraits)
-    evaluator = metrics.Evaluator(cache, 48, seed=3)
-    for fake in (portraits[100:148], blurred(portraits[140:188], 1.5)):
-        assert evaluator.quality(fake) == metrics.quality(fake, evaluator.reference, 3)
-    assert evaluator._swd_reference.keep_sorted is keep_sorted
-    with pytest.raises(ValueError, match="needs 48"):
-        evaluator._swd_reference.distance(portraits[:10])
-
-
 def test_describe_is_one_readable_line():
     text = metrics.describe({"swd": 41.23, "swd_floor": 9.8, "ms_ssim": 0.21,
                              "ms_ssim_real": 0.18})
@@ -219,41 +129,3 @@ def test_colour_distance_sees_tints_that_swd_normalises_away(portraits):
     # SWD's per-set normalisation hides the same changes almost entirely
     swd_floor = metrics.swd(real_a, real_b)["swd"]
     assert metrics.swd(real_a, washed)["swd"] < 1.5 * swd_floor
-
-
-def test_nearest_distances_match_a_direct_search(portraits):
-    queries, pool = portraits[:5], portraits[3:40]
-    found = metrics.nearest_distances(queries, pool, chunk=16)
-    direct = [min(np.sqrt(np.mean((q.astype(float) - p.astype(float)) ** 2)) for p in pool)
-              for q in queries]
-    np.testing.assert_allclose(found, direct, rtol=1e-4, atol=1e-2)
-    assert found[3] == pytest.approx(0.0, abs=1e-2) and found[0] > 1
-
-
-def test_nearest_other_excludes_the_image_itself():
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (5, 4, 4, 3), dtype=np.uint8)
-    images[3] = images[1]  # a look-alike pair: distance 0 for both
-    images[4] = np.clip(images[0].astype(int) + 10, 0, 255)
-    got = metrics.nearest_other(images)
-    flat = images.reshape(5, -1).astype(float)
-    for i in range(5):
-        others = [np.sqrt(np.mean((flat[i] - flat[j]) ** 2)) for j in range(5) if j != i]
-        assert got[i] == pytest.approx(min(others), abs=1e-3)
-    assert got[1] == got[3] == 0.0 and got[0] > 0
-
-
-def test_choose_checkpoint_lowest_swd_within_the_ms_ssim_band():
-    def rec(epoch, swd, ms):
-        return {"epoch": epoch, "swd": swd, "ms_ssim": ms, "ms_ssim_real": 0.22}
-
-    evals = [rec(5, 60.0, 0.24), rec(10, 30.0, 0.30), rec(15, 40.0, 0.26), rec(20, 40.0, 0.18),
-             rec(25, 32.0, 0.29)]
-    chosen, why = metrics.choose_checkpoint(evals)
-    assert chosen["epoch"] == 15 and "within 0.05" in why  # 10 and 25: out of the band
-    assert metrics.choose_checkpoint(evals, 0.1)[0]["epoch"] == 10
-    # epoch 5 is in the band but untrained (SWD 2x the best): it never competes
-    early = [rec(5, 60.0, 0.24), rec(10, 30.0, 0.30), rec(15, 32.0, 0.28), rec(20, 34.0, 0.31)]
-    chosen, why = metrics.choose_checkpoint(early)
-    assert chosen["epoch"] == 15 and "most varied within 1.1x" in why
-    assert metrics.choose_checkpoint([]) is None

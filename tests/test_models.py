@@ -1,4 +1,4 @@
-"""dcgan.models: every preset's networks build, with the documented shapes and ranges."""
+"""dcgan.train.models: every preset's networks build, with the documented shapes and ranges."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from dcgan.config import preset
-from dcgan.models import MinibatchStddev, build_discriminator, build_generator, conv_flops
+from dcgan.train.models import MinibatchStddev, build_discriminator, build_generator, conv_flops
 
 
 @pytest.mark.parametrize("name", ["ml241", "dcgan", "wgan-gp"])

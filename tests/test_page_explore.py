@@ -6,8 +6,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from dcgan.export import load_demo_directions
-from dcgan.runs import load_directions
+from dcgan.explore.export import load_demo_directions
+from dcgan.runs.folder import load_directions
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "explore.py")
 
@@ -93,7 +93,7 @@ def test_portrait_first_then_pca_kept_on_disk_for_the_next_server(ws, finished_r
                                                                  monkeypatch):
     import streamlit as st
 
-    from dcgan import export, latent
+    from dcgan.explore import export, latent
 
     events = []
     real_images, real_pca = export.RunGenerator.images, latent.pca_directions

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from dcgan.synthetic import render_portrait
+from dcgan.data.synthetic import render_portrait
 from tests.test_page_explore import PAGE, first_image, open_tab, server_rendered
 
 
@@ -95,8 +95,8 @@ def test_export_and_upload_of_a_bundle(ws):
     button = next(b for b in at.get("download_button") if b.label.startswith("Download the "
                                                                               "bundle"))
     assert "MiB" in button.label
-    from dcgan.bundle import demo_card, write_bundle
-    from dcgan.export import load_demo_directions, load_demo_generator
+    from dcgan.explore.bundle import demo_card, write_bundle
+    from dcgan.explore.export import load_demo_directions, load_demo_generator
 
     demo = load_demo_generator()
     pca = (np.eye(8, 64, dtype=np.float32), np.linspace(0.2, 0.05, 8).astype(np.float32))
@@ -149,8 +149,8 @@ def test_the_live_portrait_is_the_default_and_a_foreign_generator_falls_back(ws,
 
 
 def test_a_search_still_running_stops_when_the_generator_changes(ws, finished_run):
-    from dcgan.export import load_demo_generator
-    from dcgan.projection import Projector, Settings
+    from dcgan.explore.export import load_demo_generator
+    from dcgan.explore.projection import Projector, Settings
 
     at = demo_page()
     search = Projector(load_demo_generator()).search(np.asarray(render_portrait(3, 7, 64)),

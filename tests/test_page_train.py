@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dcgan.jobs import hold_job_lock
-from dcgan.runs import create_run
-from dcgan.trainer import cpu_has_bf16
+from dcgan.runs.folder import create_run
+from dcgan.runs.jobs import hold_job_lock
+from dcgan.train.step import cpu_has_bf16
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "train.py")
 
@@ -92,7 +92,7 @@ def test_start_calls_the_job_api_once_then_disables_itself(ws, tiny_dataset, mon
         locks.append(lock)
         return run
 
-    monkeypatch.setattr("dcgan.jobs.start_job", fake_start)
+    monkeypatch.setattr("dcgan.runs.jobs.start_job", fake_start)
     at = page()
     at.number_input(key="train_studio_batch").set_value(8)
     at.number_input(key="train_studio_epochs").set_value(3)
@@ -148,7 +148,7 @@ def test_dashboard_shows_the_runs_numbers(ws, finished_run):
 
 
 def test_crashed_run_offers_resume(ws, finished_run):
-    from dcgan.runs import update_status
+    from dcgan.runs.folder import update_status
 
     update_status(finished_run, state="running", queued_at=0)
     at = page()
@@ -168,7 +168,7 @@ def test_epoch_time_from_the_start_up_measurement(ws, tiny_dataset):
 
 
 def test_quality_charts_and_warnings_from_the_metrics(ws, finished_run):
-    from dcgan.runs import read_metrics
+    from dcgan.runs.folder import read_metrics
 
     records = [r for r in read_metrics(finished_run) if r["kind"] != "eval"]
     for i, r in enumerate(r for r in records if r["kind"] == "step"):
@@ -219,7 +219,7 @@ def test_second_click_on_start_leaves_start_disabled(ws, tiny_dataset, monkeypat
     runs, the first click's job holds the lock (a real start_job then refuses)."""
     from contextlib import ExitStack
 
-    from dcgan import jobs
+    from dcgan.runs import jobs
     from tests.conftest import tiny_config
 
     real_start, held = jobs.start_job, ExitStack()
@@ -229,7 +229,7 @@ def test_second_click_on_start_leaves_start_disabled(ws, tiny_dataset, monkeypat
         held.enter_context(hold_job_lock(first))
         return real_start(workspace, config, run_name)
 
-    monkeypatch.setattr("dcgan.jobs.start_job", first_job_just_started)
+    monkeypatch.setattr("dcgan.runs.jobs.start_job", first_job_just_started)
     at = page()
     at.number_input(key="train_studio_batch").set_value(8).run()
     assert not at.button(key="train_start").disabled
@@ -243,7 +243,7 @@ def test_second_click_on_start_leaves_start_disabled(ws, tiny_dataset, monkeypat
 
 
 def test_stop_then_resume_while_the_job_is_still_exiting(ws, finished_run):
-    from dcgan.runs import update_status
+    from dcgan.runs.folder import update_status
 
     update_status(finished_run, state="stopped")
     with hold_job_lock(finished_run):  # the job wrote "stopped" and has not exited yet

@@ -1,4 +1,4 @@
-"""dcgan.pipeline: batches from the cache, deterministic order and augmentation."""
+"""dcgan.train.pipeline: batches from the cache, deterministic order and augmentation."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dcgan.data.cache import CacheReader
 from dcgan.errors import DatasetError
-from dcgan.pipeline import (
-    CacheReader,
+from dcgan.train.pipeline import (
     CacheRows,
     InputSpec,
     ResidentImages,
@@ -34,24 +34,6 @@ def cache(tmp_path):
 
 def collect(dataset):
     return [b.numpy() for b in dataset]
-
-
-def test_reader_returns_the_requested_rows(cache):
-    path, images = cache
-    reader = CacheReader(path)
-    assert len(reader) == 10 and reader.shape == (10, 8, 8, 3)
-    assert np.array_equal(reader.read(np.array([7, 2, 2])), images[[7, 2, 2]])
-
-
-def test_reader_rejects_other_arrays_and_truncation(tmp_path, cache):
-    np.save(tmp_path / "f.npy", np.zeros((2, 4, 4, 3), np.float32))
-    with pytest.raises(DatasetError, match="uint8 image cache"):
-        CacheReader(tmp_path / "f.npy")
-    path, _ = cache
-    data = path.read_bytes()
-    path.write_bytes(data[:-100])
-    with pytest.raises(DatasetError, match="truncated"):
-        CacheReader(path).read(np.array([9]))
 
 
 def test_batches_shape_range_and_drop_remainder(cache):

@@ -1,4 +1,4 @@
-"""dcgan.prepare: the 64x64 cache, incremental refresh, skipped files and duplicates."""
+"""dcgan.data.prepare: the 64x64 cache, incremental refresh, skipped files and duplicates."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dcgan.data.images import crop_resize, decode_image
+from dcgan.data.prepare import load_cache, prepare_dataset
 from dcgan.errors import DatasetError
-from dcgan.images import crop_resize, decode_image
-from dcgan.prepare import load_cache, prepare_dataset
 from tests.conftest import image_bytes, write_images
 
 

@@ -1,15 +1,15 @@
-"""Projection of photos into a generator's latent space (dcgan.projection)."""
+"""Projection of photos into a generator's latent space (dcgan.explore.projection)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from dcgan.data.images import crop_resize, decode_image
 from dcgan.errors import ImageRejected
-from dcgan.export import load_demo_generator, load_run_generator
-from dcgan.images import crop_resize, decode_image
-from dcgan.latent import z_from_seed
-from dcgan.projection import (
+from dcgan.explore.export import load_demo_generator, load_run_generator
+from dcgan.explore.latent import z_from_seed
+from dcgan.explore.projection import (
     Projector,
     Settings,
     _feature_model,
@@ -99,7 +99,7 @@ def test_bad_settings_are_refused():
 
 
 def test_a_runs_discriminator_adds_its_features(ws, finished_run):
-    from dcgan.checkpoints import list_checkpoints
+    from dcgan.train.checkpoints import list_checkpoints
 
     checkpoint = list_checkpoints(finished_run)[-1]
     generator = load_run_generator(finished_run, checkpoint)

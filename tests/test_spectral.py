@@ -1,4 +1,4 @@
-"""dcgan.spectral: sigma against the SVD, gradients through sigma, safe-mode save and load."""
+"""dcgan.train.spectral: sigma against the SVD, gradients through sigma, safe-mode save and load."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan.config import ModelConfig
-from dcgan.models import build_discriminator
-from dcgan.spectral import SpectralConv2D, SpectralDense
+from dcgan.train.models import build_discriminator
+from dcgan.train.spectral import SpectralConv2D, SpectralDense
 
 
 def largest_singular_value(kernel) -> float:

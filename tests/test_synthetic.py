@@ -1,4 +1,4 @@
-"""dcgan.synthetic: deterministic, varied, portrait-like images written as real files."""
+"""dcgan.data.synthetic: deterministic, varied, portrait-like images written as real files."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from dcgan.data.synthetic import generate_dataset, render_portrait
 from dcgan.errors import DatasetError
-from dcgan.synthetic import generate_dataset, render_portrait
 
 
 def test_same_seed_and_index_give_the_same_portrait():

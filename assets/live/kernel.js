@@ -119,7 +119,7 @@ const pad4 = (c) => Math.ceil(c / 4) * 4;
 
 // The generator in one WebAssembly memory: for each transposed convolution its kernel
 // (taps x ci x co, padded), bias and tap table, then one buffer per tensor. run(z) is
-// dcgan.live.forward again: dense and activations in JavaScript (live.js's `dense` and
+// dcgan.explore.live.forward again: dense and activations in JavaScript (live.js's `dense` and
 // `activate`, on views of the memory; a small share of the work), the convolutions in
 // WebAssembly.
 class WasmRunner {

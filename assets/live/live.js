@@ -1,7 +1,7 @@
 // The live portrait: this project's generator, run in the page (Streamlit component, v2).
 //
 // Python (pages/live_portrait.py) sends, as the component's data:
-//   model:      {digest, latent, range: [lo, hi], ops: [...]}  (dcgan.live.describe)
+//   model:      {digest, latent, range: [lo, hi], ops: [...]}  (dcgan.explore.live.describe)
 //   weights:    an Arrow table with one float32 column "w" (the folded weights)
 //   base:       the starting latent (seed or projected photo, truncation applied)
 //   directions: [[latent floats]] and names: [...]; amounts: the sliders' values
@@ -10,7 +10,7 @@
 // status: {mode: "wasm" | "webgl2" | "cpu" | "slow", frame_ms, load_ms, timings}. Nothing is
 // fetched from the network.
 //
-// Three forward passes, each dcgan.live.forward written again: WebAssembly SIMD (kernel.js,
+// Three forward passes, each dcgan.explore.live.forward written again: WebAssembly SIMD (kernel.js,
 // which the page prepends to this file), WebGL2 (a render pass per layer into float
 // textures) where the browser has float render targets and it is faster, and typed arrays
 // on the CPU where there is no WebAssembly SIMD (dense, reshape, transposed convolution in
@@ -351,7 +351,7 @@ class GLRunner {
   }
 }
 
-// (64 * 64 * 3) floats in [lo, hi] -> RGBA bytes, rounded as dcgan.images.to_uint8 rounds.
+// (64 * 64 * 3) floats in [lo, hi] -> RGBA bytes, rounded as dcgan.data.images.to_uint8 rounds.
 function toRGBA(x, [lo, hi]) {
   const px = new Uint8ClampedArray(64 * 64 * 4);
   for (let p = 0; p < 64 * 64; p++) {

@@ -48,8 +48,8 @@ def make_reference(name: str, description: str, generator, discriminator, train_
     """
     import tensorflow as tf
 
-    from dcgan.images import to_uint8
-    from dcgan.models import conv_flops
+    from dcgan.data.images import to_uint8
+    from dcgan.train.models import conv_flops
 
     forward = tf.function(lambda z: generator(z, training=False), reduce_retracing=True)
     return Reference(

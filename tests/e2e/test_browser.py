@@ -151,7 +151,7 @@ def test_dataset_then_train_stop_resume(app_server, page, tmp_path):
 
     # 5. Stop, then Resume at once: Resume is enabled only when the job has let go of the
     # run (Playwright's click waits for that), and then it is never dropped.
-    from dcgan.jobs import job_alive
+    from dcgan.runs.jobs import job_alive
 
     app_button(page, "Stop").click()
     app_button(page, "Resume").click(timeout=60_000)
@@ -243,7 +243,7 @@ def test_fresh_workspace_explores_the_demo(app_server, page):
     assert page.locator("canvas.portrait").first.evaluate("c => c.width") == 512
     assert not list((home / "GAN_MODEL").glob("0*"))  # no training was needed
     # it opens with the demo's named sliders (assets/demo/directions.json) first
-    from dcgan.export import DEMO_DIRECTIONS
+    from dcgan.explore.export import DEMO_DIRECTIONS
 
     first = next(iter(json.loads(DEMO_DIRECTIONS.read_text())))
     sliders = page.locator(".live label")
@@ -259,7 +259,7 @@ def test_fresh_workspace_explores_the_demo(app_server, page):
 def test_explore_projects_a_photo_then_edits_and_downloads_it(app_server, page, tmp_path):
     from PIL import Image
 
-    from dcgan.synthetic import render_portrait
+    from dcgan.data.synthetic import render_portrait
 
     base, _ = app_server
     photo = tmp_path / "me.png"
@@ -312,8 +312,8 @@ def test_live_portrait_draws_the_servers_pixels_and_follows_its_sliders(app_serv
                                                                        tmp_path):
     import numpy as np
 
-    from dcgan.export import load_demo_directions, load_demo_generator
-    from dcgan.latent import z_from_seed
+    from dcgan.explore.export import load_demo_directions, load_demo_generator
+    from dcgan.explore.latent import z_from_seed
 
     base, _ = app_server
     page.goto(f"{base}/explore")
@@ -359,7 +359,7 @@ def test_the_live_portrait_runs_an_uploaded_generator_of_another_shape(app_serve
                                                                        tmp_path):
     import numpy as np
 
-    from dcgan.export import load_generator_file
+    from dcgan.explore.export import load_generator_file
     from tests.conftest import odd_generator
 
     upload = tmp_path / "odd.keras"

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dcgan.checkpoints import CheckpointError, load_checkpoint, load_latest
 from dcgan.config import Config
+from dcgan.data.images import image_grid, to_uint8
 from dcgan.errors import DcganError
-from dcgan.images import image_grid, to_uint8
-from dcgan.latent import z_from_seeds
+from dcgan.explore.latent import z_from_seeds
+from dcgan.train.checkpoints import CheckpointError, load_checkpoint, load_latest
 
 MAX_MODEL_BYTES = 200 * 1024 * 1024
-DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "assets" / "demo"
 DEMO_GENERATOR = DEMO_DIR / "generator.keras"
 DEMO_DIRECTIONS = DEMO_DIR / "directions.json"  # named latent directions of the demo
 
@@ -79,7 +79,7 @@ def _submodel(model, layer):
 
 def generator_from_config(config: Config, g_weights: list[np.ndarray],
                           label: str) -> RunGenerator:
-    from dcgan.models import build_generator
+    from dcgan.train.models import build_generator
 
     model = build_generator(config.model, seed=config.train.seed)
     model.set_weights(g_weights)
@@ -187,7 +187,7 @@ def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> RunGene
                                   "(a checkpoint is written every --checkpoint-every epochs)")
         state, _meta, path = found
         name = path.name
-    # The EMA copy is the run's generator to show when it keeps one (dcgan.ema).
+    # The EMA copy is the run's generator to show when it keeps one (dcgan.train.ema).
     weights = state.get("ema") or state["g"]
     return generator_from_config(config, weights, f"{run_dir.name} @ {name}")
 

@@ -20,13 +20,13 @@ from pathlib import Path
 
 from dcgan.config import Config
 from dcgan.errors import DcganError
-from dcgan.runs import ACTIVE, RunInfo, create_run, list_runs, read_status, update_status
+from dcgan.runs.folder import ACTIVE, RunInfo, create_run, list_runs, read_status, update_status
 from dcgan.workspace import Workspace
 
 LOCK_NAME = "job.lock"
 STOP_NAME = "STOP"
 QUEUED_GRACE_S = 120.0  # a queued run whose job never took the lock reads as crashed after
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class JobRunning(DcganError):
@@ -134,7 +134,7 @@ def active_run(ws: Workspace) -> Path | None:
 def start_job(ws: Workspace, config: Config, run_name: str | None = None,
               timeout_s: float = 120.0) -> Path:
     """Create a run for `config` and start its job; refuses while another job runs."""
-    from dcgan.prepare import cached_count
+    from dcgan.data.prepare import cached_count
 
     config.validate(dataset_size=cached_count(ws, config.data.dataset))
     with _launch_lock(ws):

@@ -1,9 +1,9 @@
 """tf.data input from the prepared cache: shuffle, augment, scale, batch, prefetch.
 
-Rows are read from images.npy with positional reads (os.pread) rather than a memory map, so
-the training process's memory stays flat however large the dataset is. Order and
-augmentation depend only on (seed, epoch, batch index), so a resumed run sees exactly the
-batches an uninterrupted one would have seen.
+Rows come from the cache through dcgan.data.cache.CacheReader (positional reads, flat
+memory), or from memory when they fit (ResidentImages). Order and augmentation depend only
+on (seed, epoch, batch index), so a resumed run sees exactly the batches an uninterrupted
+one would have seen.
 """
 
 from __future__ import annotations
@@ -16,42 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan.errors import DatasetError
-
-
-class CacheReader:
-    """Random access to the rows of an (N, H, W, 3) uint8 .npy file without mapping it."""
-
-    def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
-        with open(self.path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = read_header(fh)
-            self.offset = fh.tell()
-        if dtype != np.uint8 or fortran or len(shape) != 4 or shape[3] != 3:
-            raise DatasetError(f"{self.path} is not an (N, H, W, 3) uint8 image cache")
-        self.shape = tuple(shape)
-        self.row_bytes = int(np.prod(shape[1:]))
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def read(self, indices: np.ndarray) -> np.ndarray:
-        """Rows at `indices` (any order) as a new (k, H, W, 3) uint8 array."""
-        out = np.empty((len(indices), *self.shape[1:]), dtype=np.uint8)
-        flat = out.reshape(len(indices), self.row_bytes)
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            for k, i in enumerate(indices):
-                view = memoryview(flat[k])
-                got = os.preadv(fd, [view], self.offset + int(i) * self.row_bytes)
-                if got != self.row_bytes:
-                    raise DatasetError(f"{self.path} is truncated at row {i}")
-        finally:
-            os.close(fd)
-        return out
+from dcgan.data.cache import CacheReader
+from dcgan.errors import DatasetError, DcganError
 
 
 def check_enough(count: int, batch_size: int, name: str = "the dataset") -> None:
@@ -281,3 +247,43 @@ class ResidentImages:
             rows = self.order[start:start + local]
             images = tf.gather(self.images, rows)
         return augment(images, seed, self.spec, offset, gb)
+
+
+@dataclass
+class TrainingInput:
+    """Where a session's real images come from: `source` and `args(epoch, batch)` are what
+    GanTrainer.train_steps takes; `description` is shown in the run's status."""
+
+    source: object
+    description: str
+    resident: ResidentImages | None = None
+    batches: Iterator | None = None
+
+    def args(self, epoch: int, batch: int):
+        return self.resident.args(epoch, batch) if self.resident else self.batches
+
+
+def open_input(config, cache: Path, reader: CacheReader, rows: np.ndarray | None, strategy,
+               start_epoch: int, start_batch: int, steps_per_epoch: int) -> TrainingInput:
+    """Hold the training `rows` (None: all) in memory when they fit or are asked to (the
+    config's resident_data), else stream them from disk from (start_epoch, start_batch)."""
+    import tensorflow as tf
+
+    from dcgan.train.step import STREAMED
+
+    mode = config.data.resident_data
+    multiworker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    count = len(reader) if rows is None else len(rows)
+    nbytes = count * reader.row_bytes
+    if mode == "on" and multiworker:
+        raise DcganError("resident_data: 'on' is not available with several machines "
+                         "(multiworker); use 'auto' or 'off'")
+    spec = input_spec(config)
+    if not multiworker and (mode == "on" or (mode == "auto" and resident_fits(nbytes))):
+        rows = np.arange(len(reader)) if rows is None else rows
+        resident = ResidentImages(CacheRows(reader, rows), spec)
+        return TrainingInput(resident, f"in memory ({nbytes / 2**20:.1f} MB)", resident=resident)
+    dataset = make_dataset(cache, spec, start_epoch=start_epoch, start_batch=start_batch,
+                           steps_per_epoch=steps_per_epoch, rows=rows)
+    return TrainingInput(STREAMED, "streamed from disk",
+                         batches=iter(strategy.experimental_distribute_dataset(dataset)))

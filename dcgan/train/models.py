@@ -12,7 +12,7 @@ import keras
 from keras import layers, ops
 
 from dcgan.config import ModelConfig
-from dcgan.spectral import SpectralConv2D, SpectralDense
+from dcgan.train.spectral import SpectralConv2D, SpectralDense
 
 IMAGE_SIZE = 64
 

@@ -1,7 +1,7 @@
 """Safe import of images into DATA/DATASET/<name>: zip, folder, files, uploads, URL, synthetic.
 
 Nothing from a source is ever used as a path: each candidate image is read as bytes (with a
-size cap), decoded by dcgan.images, and re-encoded under a generated name (img_000001.jpg
+size cap), decoded by dcgan.data.images, and re-encoded under a generated name (img_000001.jpg
 for JPEG sources, .png otherwise) into a temporary folder that is renamed into place only
 when the import succeeds. import_report.json lists every skipped file with its reason.
 """
@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
+from dcgan.data.images import IMAGE_SUFFIXES, decode_image, fit_short_side
 from dcgan.errors import ImageRejected, ImportRejected, PathNotAllowed
-from dcgan.images import IMAGE_SUFFIXES, decode_image, fit_short_side
 from dcgan.workspace import Workspace, check_name, confine
 
 JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "import_report.json"})

@@ -21,12 +21,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dcgan import losses
-from dcgan.augment import UNIFORMS, adapt_p, augment, parse_policy
-from dcgan.config import Config
-from dcgan.ema import EmaGenerator, ema_beta
-from dcgan.images import to_uint8
-from dcgan.models import build_discriminator, build_generator
+from dcgan.config import Config, parse_policy
+from dcgan.data.images import to_uint8
+from dcgan.train import losses
+from dcgan.train.augment import UNIFORMS, adapt_p, augment
+from dcgan.train.ema import EmaGenerator, ema_beta
+from dcgan.train.models import build_discriminator, build_generator
 
 # Noise streams of one step: seed (config.seed, 8 * step + stream). Z_G feeds the extra
 # generator updates when g_steps > 1 (the first one reuses the discriminator step's z);
@@ -128,8 +128,8 @@ def _adam(lr: float, beta1: float, beta2: float, policy: str):
 class GanTrainer:
     """Both networks, both optimizers and the compiled train step of one run.
 
-    Options of the recipe (each off by default): an EMA copy of the generator (dcgan.ema),
-    differentiable augmentation of D's inputs with a fixed or adaptive p (dcgan.augment),
+    Options of the recipe (each off by default): an EMA copy of the generator (dcgan.train.ema),
+    differentiable augmentation of D's inputs with a fixed or adaptive p (dcgan.train.augment),
     and a lazy R1 penalty on real images.
     """
 
@@ -327,7 +327,7 @@ class GanTrainer:
 
         `source` gives each step's real images: GIVEN (args: one batch, tensor or
         distributed values, used by every step), STREAMED (args: an iterator of batches) or a
-        dcgan.pipeline.ResidentImages (args: its `args(epoch, batch)`). Each step is one
+        dcgan.train.pipeline.ResidentImages (args: its `args(epoch, batch)`). Each step is one
         discriminator update (+ generator updates every n_critic steps). A step whose values
         are not all finite is the last one run and returned. With augmentation, a step's
         `augment_p` is the probability it used; in adaptive mode p then moves by ADA's rule

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dcgan.images import crop_resize, decode_image
+from dcgan.data.images import crop_resize, decode_image
 
 LAPLACIAN_WEIGHT = 0.5
 LEVELS = 4  # band-pass levels at 64, 32, 16, 8 px; the low-pass is 4 px
@@ -114,7 +114,7 @@ def _lr_at(step: int, steps: int, lr: float) -> float:
 
 
 class Projector:
-    """Projects photos into one generator's latent space (a dcgan.export.RunGenerator).
+    """Projects photos into one generator's latent space (a dcgan.explore.export.RunGenerator).
 
     `discriminator`, a Keras model of the run's D (image in the generator's value range), adds
     its last 4-D feature map to the loss.
@@ -322,9 +322,9 @@ def _feature_model(discriminator):
 
 def run_discriminator(run_dir, checkpoint):
     """The discriminator kept in a run's checkpoint (a Keras model), or None without one."""
-    from dcgan.checkpoints import load_checkpoint
     from dcgan.config import Config
-    from dcgan.models import build_discriminator
+    from dcgan.train.checkpoints import load_checkpoint
+    from dcgan.train.models import build_discriminator
 
     config = Config.from_json((run_dir / "config.json").read_text())
     state, _ = load_checkpoint(checkpoint, groups=("d",))

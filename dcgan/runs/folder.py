@@ -4,7 +4,7 @@
     status.json    state, pid, epoch, step, images/s, ETA, heartbeat, error (atomic replace)
     metrics.jsonl  one JSON object per logged step or finished epoch (appended, flushed)
     samples/       epoch_0001.png ... grids from the run's fixed noise
-    checkpoints/   ckpt-EEEEE-SSSSSSSSS.npz full training state (see dcgan.checkpoints)
+    checkpoints/   ckpt-EEEEE-SSSSSSSSS.npz full training state (see dcgan.train.checkpoints)
     generator.keras, fixed_noise.npy, train.log, STOP, tensorboard/
 
 Only the training job writes status/metrics/samples/checkpoints; the app writes config.json

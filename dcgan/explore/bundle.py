@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan.export import MAX_MODEL_BYTES, GeneratorError, RunGenerator, load_generator_file
+from dcgan.explore.export import MAX_MODEL_BYTES, GeneratorError, RunGenerator, load_generator_file
 
 FORMAT = 1
 GENERATOR, CARD, DIRECTIONS, PCA = "generator.keras", "card.json", "directions.json", "pca.json"
@@ -51,8 +51,8 @@ class Bundle:
 def run_card(run_dir: Path, checkpoint: Path, generator: RunGenerator) -> dict:
     """card.json for a run's checkpoint: its config, data, epoch and the last evaluation
     at or before that epoch (SWD, MS-SSIM and the real data's floors)."""
-    from dcgan.checkpoints import checkpoint_epoch
-    from dcgan.runs import read_metrics, read_status
+    from dcgan.runs.folder import read_metrics, read_status
+    from dcgan.train.checkpoints import checkpoint_epoch
 
     config = generator.config
     epoch = checkpoint_epoch(checkpoint)
@@ -70,7 +70,7 @@ def run_card(run_dir: Path, checkpoint: Path, generator: RunGenerator) -> dict:
 
 def demo_card(generator: RunGenerator) -> dict:
     """card.json of the bundled demo: its config and the figures of its model card."""
-    from dcgan.export import DEMO_DIR
+    from dcgan.explore.export import DEMO_DIR
 
     config = json.loads((DEMO_DIR / "config.json").read_text())
     measured = json.loads((DEMO_DIR / "card.json").read_text())
@@ -91,8 +91,8 @@ def bundle_of(ws, generator: RunGenerator, run_dir: Path | None = None,
               checkpoint: Path | None = None) -> bytes:
     """The bundle of a run's checkpoint (or, without one, the demo), with its labelled
     directions and its PCA directions (from the workspace's cache, else computed now)."""
-    from dcgan.export import DEMO_GENERATOR, load_demo_directions
-    from dcgan.latent import (
+    from dcgan.explore.export import DEMO_GENERATOR, load_demo_directions
+    from dcgan.explore.latent import (
         PCA_COMPONENTS,
         PCA_SAMPLES,
         load_pca,
@@ -100,7 +100,7 @@ def bundle_of(ws, generator: RunGenerator, run_dir: Path | None = None,
         pca_directions,
         save_pca,
     )
-    from dcgan.runs import load_directions
+    from dcgan.runs.folder import load_directions
 
     latent = generator.latent_dim
     if run_dir is None:

@@ -15,18 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan.checkpoints import (
+from dcgan.config import Config
+from dcgan.data.images import image_grid
+from dcgan.errors import DcganError
+from dcgan.runs.folder import MetricsLog, read_metrics, update_status
+from dcgan.train.checkpoints import (
     CheckpointError,
     NonFiniteState,
     ensure_space,
     load_latest,
     save_checkpoint,
 )
-from dcgan.config import Config
-from dcgan.errors import DcganError
-from dcgan.health import run_warnings
-from dcgan.images import image_grid
-from dcgan.runs import MetricsLog, read_metrics, update_status
+from dcgan.train.health import run_warnings
 from dcgan.workspace import Workspace
 
 ProgressFn = Callable[[dict], None]
@@ -57,9 +57,10 @@ class _Loop:
                  abort_fn: AbortFn | None):
         import tensorflow as tf
 
-        from dcgan.metrics import Evaluator
-        from dcgan.pipeline import CacheReader, check_enough, input_spec
-        from dcgan.trainer import CallSize, GanTrainer, configure_threads, setup_device
+        from dcgan.data.cache import CacheReader
+        from dcgan.quality.evaluator import Evaluator
+        from dcgan.train.pipeline import check_enough, input_spec
+        from dcgan.train.step import CallSize, GanTrainer, configure_threads, setup_device
 
         configure_threads()
         if config.train.deterministic:
@@ -113,8 +114,8 @@ class _Loop:
 
     def _open_input(self, cache: Path, reader, spec, train_rows) -> None:
         """Hold the training rows in memory when they fit (or are asked to), else stream."""
-        from dcgan.pipeline import CacheRows, ResidentImages, make_dataset, resident_fits
-        from dcgan.trainer import STREAMED
+        from dcgan.train.pipeline import CacheRows, ResidentImages, make_dataset, resident_fits
+        from dcgan.train.step import STREAMED
 
         mode = self.config.data.resident_data
         nbytes = self.train_images * reader.row_bytes

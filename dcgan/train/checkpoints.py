@@ -14,7 +14,9 @@ import json
 import os
 import re
 import shutil
+import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +147,32 @@ def load_latest(run_dir: Path) -> tuple[dict, dict, Path] | None:
     if errors:
         raise CheckpointError("no checkpoint could be read: " + "; ".join(errors))
     return None
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """When a run checkpoints (every `every` epochs, after the last, and on Stop) and what it
+    keeps (`retained`); each checkpoint also replaces generator.keras, the exported
+    generator that Explore and downloads read."""
+
+    run_dir: Path
+    every: int
+    epochs: int
+    keep: int = 3
+    keep_every: int = 0
+
+    def due(self, epoch: int) -> bool:
+        return epoch % self.every == 0 or epoch == self.epochs
+
+    def save(self, state: dict[str, list[np.ndarray]], position: dict, generator,
+             best_epoch: int | None = None) -> Path:
+        """Checkpoint `state` at `position` (epoch, step, batch_in_epoch, ...), then export
+        `generator` (a Keras model). NonFiniteState, and nothing written, if state is not
+        finite."""
+        path = save_checkpoint(self.run_dir, state, {**position, "time": time.time()},
+                               keep=self.keep, keep_every=self.keep_every,
+                               best_epoch=best_epoch)
+        tmp = self.run_dir / "generator.tmp.keras"
+        generator.save(tmp)
+        os.replace(tmp, self.run_dir / "generator.keras")
+        return path

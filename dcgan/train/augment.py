@@ -19,27 +19,17 @@ The adaptive p follows ADA's overfitting heuristic r_t = E[sign(D(real))]: above
 D is too sure of the training images, so p rises; below, it falls. `adapt_p` moves p by
 batch / ada_images per step in the direction of sign(r_t - target).
 
-Module constants import without TensorFlow (config validation reads TRANSFORMS).
+The transforms' names and parse_policy live in dcgan.config (validation reads them).
 """
 
 from __future__ import annotations
 
-TRANSFORMS = ("color", "translation", "cutout")
 TRANSLATE_FRACTION = 0.125
 CUTOUT_FRACTION = 0.5
 # Columns of the uniforms tensor: a coin and the parameters of each transform.
 (BRIGHT_COIN, BRIGHT, SAT_COIN, SAT, CONTRAST_COIN, CONTRAST,
  SHIFT_COIN, SHIFT_X, SHIFT_Y, CUT_COIN, CUT_X, CUT_Y) = range(12)
 UNIFORMS = 12
-
-
-def parse_policy(policy: str) -> tuple[str, ...]:
-    """'color, cutout' -> ('color', 'cutout'), in TRANSFORMS order; unknown names refused."""
-    names = {p.strip() for p in policy.split(",") if p.strip()}
-    unknown = names - set(TRANSFORMS)
-    if unknown:
-        raise ValueError(f"unknown augmentation(s): {', '.join(sorted(unknown))}")
-    return tuple(t for t in TRANSFORMS if t in names)
 
 
 def adapt_p(p, rt, target: float, batch: int, ada_images: int):

@@ -1,4 +1,4 @@
-"""dcgan.runs: numbering, resolving run references safely, status and metrics files."""
+"""dcgan.runs.folder: numbering, resolving run references safely, status and metrics files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dcgan.config import preset
-from dcgan.runs import (
+from dcgan.runs.folder import (
     MetricsLog,
     MetricsTail,
     RunError,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dcgan.data.images import crop_resize, decode_image, image_grid
+from dcgan.data.ingest import is_junk
 from dcgan.errors import DatasetError, ImageRejected
-from dcgan.images import crop_resize, decode_image, image_grid
-from dcgan.ingest import is_junk
 from dcgan.parallel import map_in_processes, one_blas_thread
 from dcgan.workspace import Workspace
 
@@ -223,7 +223,7 @@ def prepare_dataset(workspace: Workspace, name: str, *, size: int = 64,
 
 def cached_count(workspace: Workspace, name: str) -> int:
     """How many images the prepared cache of `name` holds (DatasetError if not prepared)."""
-    from dcgan.pipeline import CacheReader
+    from dcgan.data.cache import CacheReader
 
     return len(CacheReader(workspace.prepared_cache(name)))
 

@@ -1,4 +1,4 @@
-"""dcgan.training.run_training: run folders, exact resume, divergence, failures."""
+"""dcgan.train.loop.run_training: run folders, exact resume, divergence, failures."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan import checkpoints, training
-from dcgan.checkpoints import list_checkpoints, load_latest
 from dcgan.errors import DcganError
-from dcgan.runs import create_run, read_metrics, read_status
-from dcgan.training import grid_kept, run_training
+from dcgan.runs.folder import create_run, read_metrics, read_status
+from dcgan.train import checkpoints, samples
+from dcgan.train.checkpoints import list_checkpoints, load_latest
+from dcgan.train.loop import run_training
+from dcgan.train.samples import grid_kept
 from tests.conftest import tiny_config
 
 
@@ -99,13 +100,19 @@ def test_stop_mid_epoch_then_resume_matches_a_straight_run(ws, tiny_dataset, rec
                           np.load(resumed / "fixed_noise.npy"))
     steps = [r["step"] for r in read_metrics(resumed) if r["kind"] == "step"]
     assert steps == list(range(1, 13))
+    # the epoch stopped mid-way reports the mean of all its steps (sums in the checkpoint)
+    means = [{r["epoch"]: r["d_loss"] for r in read_metrics(run) if r["kind"] == "epoch"}
+             for run in (straight, resumed)]
+    assert sorted(means[1]) == [1, 2, 3, 4]
+    for epoch, d_loss in means[0].items():
+        assert means[1][epoch] == pytest.approx(d_loss, rel=1e-4), epoch
 
 
 def test_nan_inside_a_call_stops_at_its_step_and_saves_nothing(ws, tiny_dataset, monkeypatch):
     """A NaN made on the device at step 4, the middle of the call running steps 3-5."""
     import tensorflow as tf
 
-    from dcgan.trainer import GanTrainer
+    from dcgan.train.step import GanTrainer
 
     replica_step, train_steps = GanTrainer._replica_step, GanTrainer.train_steps
     returned = []
@@ -133,6 +140,26 @@ def test_nan_inside_a_call_stops_at_its_step_and_saves_nothing(ws, tiny_dataset,
     assert [r["step"] for r in read_metrics(run) if r["kind"] == "step"] == [1, 2, 3, 4]
 
 
+def test_a_stop_whose_checkpoint_is_not_finite_says_diverged(ws, tiny_dataset, monkeypatch):
+    from dcgan.train.step import GanTrainer
+
+    get_state = GanTrainer.get_state
+
+    def poisoned(self):
+        state = get_state(self)
+        state["g"][0] = np.full_like(state["g"][0], np.nan)
+        return state
+
+    monkeypatch.setattr(GanTrainer, "get_state", poisoned)
+    config = tiny_config("dcgan", epochs=2, steps_per_call=1)
+    run = create_run(ws, config)
+    asked = iter([False, True])  # one step, then Stop
+    assert run_training(config, run, abort_fn=lambda: next(asked)) == "diverged"
+    status = read_status(run)
+    assert status["state"] == "diverged" and status["step"] == 1
+    assert "weights not finite" in status["error"] and not list_checkpoints(run)
+
+
 def test_missing_dataset_and_full_disk_fail_with_a_message(ws, tiny_dataset, monkeypatch):
     config = tiny_config("dcgan").with_overrides(dataset="absent")
     run = create_run(ws, config)
@@ -154,7 +181,7 @@ def test_missing_dataset_and_full_disk_fail_with_a_message(ws, tiny_dataset, mon
 def test_out_of_memory_advises_a_smaller_batch(ws, tiny_dataset, monkeypatch):
     import tensorflow as tf
 
-    from dcgan.trainer import GanTrainer
+    from dcgan.train.step import GanTrainer
 
     def oom(self, source, args, first_step, count):
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
@@ -194,21 +221,12 @@ def test_the_checkpoint_of_the_best_swd_is_kept(ws, tiny_dataset):
     assert kept == sorted({best, 5})  # the newest one, and the best by SWD
 
 
-def test_grid_retention_is_bounded_however_long_the_run():
-    assert [e for e in range(1, 11) if grid_kept(e, 10)] == list(range(1, 11))
-    kept = [e for e in range(1, 1001) if grid_kept(e, 1000)]
-    assert kept[:100] == list(range(1, 101)) and kept[100:103] == [109, 118, 127]
-    assert len(kept) == 200 and kept[-1] == 1000
-    assert len([e for e in range(1, 10**5 + 1) if grid_kept(e, 10**5)]) <= 201
-    assert not grid_kept(0, 10)
-
-
 def test_a_long_run_keeps_every_kth_grid_and_tensorboard_image(ws, tiny_dataset, monkeypatch):
     import functools
 
     import tensorflow as tf
 
-    monkeypatch.setattr(training, "grid_kept",
+    monkeypatch.setattr(samples, "grid_kept",
                         functools.partial(grid_kept, first=2, later=2))
     config = tiny_config("ml241", epochs=7)
     run = create_run(ws, config)
@@ -231,17 +249,17 @@ def test_evaluation_off_and_held_out_rows_never_trained_on(ws, tiny_dataset, mon
     assert not (run / "eval_baseline.json").exists()
 
     # 32 images, 3 evaluation images: 32 >= 10 x 3, so the reference rows are held out
-    from dcgan import pipeline
+    from dcgan.data import cache
 
     seen = []
-    original = pipeline.CacheReader.read
-    monkeypatch.setattr(pipeline.CacheReader, "read",
+    original = cache.CacheReader.read
+    monkeypatch.setattr(cache.CacheReader, "read",
                         lambda self, rows: seen.extend(rows) or original(self, rows))
     config = tiny_config("dcgan", epochs=2, eval_every=1, eval_images=3, steps_per_epoch=0,
                          resident_data=resident)
     run = create_run(ws, config)
     assert run_training(config, run) == "done"
-    from dcgan.metrics import eval_split
+    from dcgan.quality.evaluator import eval_split
 
     split = eval_split(32, 3, config.train.seed)
     evals = [r for r in read_metrics(run) if r["kind"] == "eval"]

@@ -1,4 +1,4 @@
-"""dcgan.trainer: the train step on one device, on two replicas, and its saved state."""
+"""dcgan.train.step: the train step on one device, on two replicas, and its saved state."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan.trainer import GIVEN, CallSize, GanTrainer, auto_policy, cpu_has_bf16, setup_device
+from dcgan.train.step import GIVEN, CallSize, GanTrainer, auto_policy, cpu_has_bf16, setup_device
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,7 +158,7 @@ TWO_DEVICES = textwrap.dedent("""
     import numpy as np, tensorflow as tf, sys
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from dcgan.trainer import DeviceSetup, GanTrainer
+    from dcgan.train.step import DeviceSetup, GanTrainer
     from tests.conftest import tiny_config
     config = tiny_config(sys.argv[1], label_noise=0.05)
     gb = config.train.batch_size
@@ -219,8 +219,8 @@ TWO_DEVICES_RESIDENT = textwrap.dedent("""
     import numpy as np, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from dcgan.pipeline import ResidentImages, input_spec
-    from dcgan.trainer import DeviceSetup, GanTrainer
+    from dcgan.train.pipeline import ResidentImages, input_spec
+    from dcgan.train.step import DeviceSetup, GanTrainer
     from tests.conftest import tiny_config
     config = tiny_config("dcgan", n_critic=2, rotation_deg=10.0)  # two step variants
     images = np.random.default_rng(3).integers(0, 256, (24, 64, 64, 3), dtype=np.uint8)
@@ -264,8 +264,8 @@ def test_two_local_workers_train_together(tmp_path):
     """MultiWorkerMirroredStrategy over TF_CONFIG: two processes on 127.0.0.1."""
     import json
 
-    from dcgan.prepare import prepare_dataset
-    from dcgan.synthetic import generate_dataset
+    from dcgan.data.prepare import prepare_dataset
+    from dcgan.data.synthetic import generate_dataset
     from dcgan.workspace import Workspace
 
     ports = [_free_port(), _free_port()]

@@ -1,0 +1,1 @@
+"""A trained generator, explored: latent tools, projection, export, bundles, live portrait."""

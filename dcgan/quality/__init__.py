@@ -1,0 +1,1 @@
+"""Judging generated images against real ones: SWD, colour, MS-SSIM, nearest images."""

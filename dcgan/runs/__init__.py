@@ -1,0 +1,1 @@
+"""Training runs on disk: the run-folder protocol and the background job that trains one."""

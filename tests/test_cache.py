@@ -1,0 +1,36 @@
+"""dcgan.data.cache: random access to the rows of the prepared cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dcgan.data.cache import CacheReader
+from dcgan.errors import DatasetError
+
+
+@pytest.fixture
+def cache(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+    path = tmp_path / "images.npy"
+    np.save(path, images)
+    return path, images
+
+
+def test_reader_returns_the_requested_rows(cache):
+    path, images = cache
+    reader = CacheReader(path)
+    assert len(reader) == 10 and reader.shape == (10, 8, 8, 3)
+    assert np.array_equal(reader.read(np.array([7, 2, 2])), images[[7, 2, 2]])
+
+
+def test_reader_rejects_other_arrays_and_truncation(tmp_path, cache):
+    np.save(tmp_path / "f.npy", np.zeros((2, 4, 4, 3), np.float32))
+    with pytest.raises(DatasetError, match="uint8 image cache"):
+        CacheReader(tmp_path / "f.npy")
+    path, _ = cache
+    data = path.read_bytes()
+    path.write_bytes(data[:-100])
+    with pytest.raises(DatasetError, match="truncated"):
+        CacheReader(path).read(np.array([9]))
