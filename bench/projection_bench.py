@@ -35,14 +35,9 @@ def _targets(count: int) -> np.ndarray:
 
 
 def ms_ssim_to(images: np.ndarray, target: np.ndarray) -> np.ndarray:
-    import tensorflow as tf
+    from dcgan.quality.metrics import ms_ssim
 
-    from dcgan.quality.metrics import MS_SSIM_FILTER, MS_SSIM_WEIGHTS
-
-    a = tf.constant(images, tf.float32)
-    b = tf.constant(np.broadcast_to(target, images.shape), tf.float32)
-    return tf.image.ssim_multiscale(a, b, max_val=255.0, power_factors=MS_SSIM_WEIGHTS,
-                                    filter_size=MS_SSIM_FILTER).numpy()
+    return ms_ssim(images, np.broadcast_to(target, images.shape))
 
 
 def run(quick: bool = False, out_dir: Path = ROOT) -> Report:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import io
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -103,14 +104,33 @@ TINY = dict(batch_size=8, g_filters=8, d_filters=8, latent_dim=16, steps_per_epo
             log_every=1, checkpoint_every=1)
 
 
-@pytest.fixture
-def tiny_dataset(ws):
-    """A prepared 32-image synthetic dataset named 'tiny' in the test workspace."""
+@pytest.fixture(scope="session")
+def _templates(tmp_path_factory):
+    """Made once per test process: the tiny dataset, prepared, and a run trained on it.
+
+    Tests get copies (tiny_dataset, finished_run), so each may change its own freely; the
+    2-epoch run is trained once instead of once per test that only reads a run.
+    """
     from dcgan.data.prepare import prepare_dataset
     from dcgan.data.synthetic import generate_dataset
 
-    generate_dataset(ws.dataset_dir("tiny"), 32, seed=1, size=64, workers=1)
-    prepare_dataset(ws, "tiny", workers=1)
+    root = tmp_path_factory.mktemp("templates")
+    with pytest.MonkeyPatch.context() as mp:
+        data = Workspace((root / "data").resolve()).ensure()
+        mp.setenv("DCGAN_HOME", str(data.root))
+        generate_dataset(data.dataset_dir("tiny"), 32, seed=1, size=64, workers=1)
+        prepare_dataset(data, "tiny", workers=1)
+    return {"data": data.root, "trained": None}
+
+
+def _copy_workspace(source: Path, ws: Workspace) -> None:
+    shutil.copytree(source, ws.root, dirs_exist_ok=True, symlinks=True)
+
+
+@pytest.fixture
+def tiny_dataset(ws, _templates):
+    """A prepared 32-image synthetic dataset named 'tiny' in the test workspace."""
+    _copy_workspace(_templates["data"], ws)
     return "tiny"
 
 
@@ -122,15 +142,23 @@ def tiny_config(preset_name: str = "dcgan", **overrides):
 
 
 @pytest.fixture
-def finished_run(ws, tiny_dataset):
-    """A tiny dcgan run trained for 2 epochs (6 steps) in the test workspace."""
-    from dcgan.runs.folder import create_run
-    from dcgan.train.loop import run_training
+def finished_run(ws, tiny_dataset, _templates):
+    """A tiny dcgan run trained for 2 epochs (6 steps) in the test workspace (a copy of one
+    trained once per test process)."""
+    if _templates["trained"] is None:
+        from dcgan.runs.folder import create_run
+        from dcgan.train.loop import run_training
 
-    config = tiny_config("dcgan", epochs=2)
-    run = create_run(ws, config)
-    assert run_training(config, run) == "done"
-    return run
+        config = tiny_config("dcgan", epochs=2)
+        run = create_run(ws, config)
+        assert run_training(config, run) == "done"
+        template = _templates["data"].parent / "trained"
+        shutil.copytree(ws.root, template, symlinks=True)
+        _templates["trained"] = (template, run.name)
+        return run
+    template, name = _templates["trained"]
+    _copy_workspace(template, ws)
+    return ws.runs_dir / name
 
 
 def odd_generator(seed: int = 4):

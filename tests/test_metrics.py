@@ -103,6 +103,27 @@ def test_default_tf_ms_ssim_fails_on_64px_which_is_why_we_adjust():
     assert 64 // 2 ** (len(metrics.MS_SSIM_WEIGHTS) - 1) >= metrics.MS_SSIM_FILTER
 
 
+@pytest.mark.parametrize("change", ["other-portraits", "noise"])
+def test_ms_ssim_is_tensorflows_computation(portraits, change):
+    """The NumPy MS-SSIM gives tf.image.ssim_multiscale's values (our filter and weights)."""
+    import tensorflow as tf
+
+    a = portraits[:40]
+    b = portraits[40:80] if change == "other-portraits" else np.clip(
+        a.astype(int) + np.random.default_rng(0).integers(-60, 60, a.shape), 0, 255
+    ).astype(np.uint8)
+    expected = tf.image.ssim_multiscale(
+        tf.constant(a, tf.float32), tf.constant(b, tf.float32), max_val=255.0,
+        power_factors=metrics.MS_SSIM_WEIGHTS, filter_size=metrics.MS_SSIM_FILTER).numpy()
+    got = metrics.ms_ssim(a, b)
+    assert got.shape == (40,) and np.ptp(expected) > 0.1  # varied pairs, not one value
+    # float32 both: a pair whose coarse-scale term is near 0 (raised to a small power)
+    # differs by ~1e-4; the mean over pairs, what diversity reports, by ~1e-6
+    np.testing.assert_allclose(got, expected, atol=5e-4)
+    assert abs(got.mean() - expected.mean()) < 2e-5
+    np.testing.assert_allclose(metrics.ms_ssim(a, a), 1.0, atol=1e-5)
+
+
 def test_random_pairs_are_distinct():
     pairs = metrics.random_pairs(3, 500, np.random.default_rng(0))
     assert pairs.shape == (500, 2) and (pairs[:, 0] != pairs[:, 1]).all()

@@ -19,11 +19,12 @@ it has its own real-vs-real floor.
 MS-SSIM diversity is the mean multi-scale SSIM over random pairs of images of one set: a
 collapsed generator draws near-identical faces, so its value rises far above the real data's.
 
-NumPy only at import time; TensorFlow is imported inside `ms_ssim_diversity`.
+NumPy only: no TensorFlow.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -245,23 +246,63 @@ def random_pairs(count: int, pairs: int, rng: np.random.Generator) -> np.ndarray
     return np.stack([first, second], axis=1)
 
 
+@functools.lru_cache(maxsize=8)
+def _gauss_valid(size: int, taps: int = MS_SSIM_FILTER, sigma: float = 1.5) -> np.ndarray:
+    """(size - taps + 1, size) matrix: a 1-D normalised Gaussian filter, 'valid' positions."""
+    g = np.exp(-0.5 * ((np.arange(taps) - (taps - 1) / 2.0) / sigma) ** 2)
+    g /= g.sum()
+    out = np.zeros((size - taps + 1, size), np.float32)
+    for i in range(size - taps + 1):
+        out[i, i:i + taps] = g
+    return out
+
+
+def _filter2d(x: np.ndarray) -> np.ndarray:
+    """The separable Gaussian over axes 0 and 1 of (H, W, B), 'valid': one GEMM along H,
+    then one batched matmul along W (B = images x channels, the long side of both)."""
+    h, w, batch = x.shape
+    gh, gw = _gauss_valid(h), _gauss_valid(w)
+    y = (gh @ x.reshape(h, w * batch)).reshape(-1, w, batch)  # (h', W, B)
+    return np.matmul(gw, y)  # (h', w', B)
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray, max_val: float = 255.0) -> np.ndarray:
+    """(N,) multi-scale SSIM of image pairs (a[i], b[i]), (N, 64, 64, 3) in [0, max_val].
+
+    tf.image.ssim_multiscale's computation in NumPy (float32; the same values within 1e-5,
+    1e-4 for a pair whose coarsest term is near 0) with
+    this module's MS_SSIM_FILTER and MS_SSIM_WEIGHTS: 4 scales, 2x2 average pooling between
+    them, luminance only at the coarsest, the product of each scale's term to its weight,
+    averaged over colour channels. Several times faster than TensorFlow's on a CPU.
+    """
+    n, h, w, c = a.shape
+    # (H, W, N * C): the filters run as a few large matrix products
+    x, y = (v.astype(np.float32).transpose(1, 2, 0, 3).reshape(h, w, n * c) for v in (a, b))
+    c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
+    terms = []
+    for scale in range(len(MS_SSIM_WEIGHTS)):
+        if scale:
+            x, y = (v.reshape(v.shape[0] // 2, 2, v.shape[1] // 2, 2, -1).mean(axis=(1, 3))
+                    for v in (x, y))
+        mx, my = _filter2d(x), _filter2d(y)
+        num0, den0 = 2.0 * mx * my, mx * mx + my * my
+        cs = (2.0 * _filter2d(x * y) - num0 + c2) / (_filter2d(x * x + y * y) - den0 + c2)
+        if scale == len(MS_SSIM_WEIGHTS) - 1:  # the coarsest scale: luminance too
+            cs = cs * (num0 + c1) / (den0 + c1)
+        terms.append(np.maximum(cs.mean(axis=(0, 1)), 0.0))
+    per_channel = np.prod([t ** w for t, w in zip(terms, MS_SSIM_WEIGHTS, strict=True)], axis=0)
+    return per_channel.reshape(n, c).mean(axis=-1)
+
+
 def ms_ssim_diversity(images: np.ndarray, pairs: int = 1000, seed: int = 0,
-                      chunk: int = 500) -> float:
+                      chunk: int = 250) -> float:
     """Mean MS-SSIM over random distinct pairs of (N, 64, 64, 3) uint8 images, in [0, 1].
 
     Higher means more alike: real portraits score low, a collapsed generator near 1.
     """
-    import tensorflow as tf
-
     index = random_pairs(len(images), pairs, np.random.default_rng([seed, 0x55]))
-    scores = []
-    for start in range(0, len(index), chunk):
-        part = index[start:start + chunk]
-        a = tf.constant(images[part[:, 0]], tf.float32)
-        b = tf.constant(images[part[:, 1]], tf.float32)
-        scores.append(tf.image.ssim_multiscale(
-            a, b, max_val=255.0, power_factors=MS_SSIM_WEIGHTS,
-            filter_size=MS_SSIM_FILTER).numpy())
+    scores = [ms_ssim(images[part[:, 0]], images[part[:, 1]])
+              for part in (index[start:start + chunk] for start in range(0, len(index), chunk))]
     return float(np.mean(np.concatenate(scores)))
 
 
