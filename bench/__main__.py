@@ -11,7 +11,8 @@ from bench.common import ROOT, STEAL_SPOILS
 BENCHMARKS = {"prepare": "bench.prepare_bench", "train": "bench.train_bench",
               "explore": "bench.explore_bench", "quality": "bench.quality_bench",
               "dashboard": "bench.dashboard_bench", "precision": "bench.precision_bench",
-              "gpu": "bench.gpu_bench", "projection": "bench.projection_bench"}
+              "gpu": "bench.gpu_bench", "projection": "bench.projection_bench",
+              "faces": "bench.faces_bench"}
 
 
 def main() -> int:

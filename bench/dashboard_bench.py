@@ -142,7 +142,7 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
         return report
     from playwright.sync_api import sync_playwright
 
-    phase_s, rounds, batch = (15, 1, 8) if quick else (60, 2, 16)
+    phase_s, rounds, batch = (6, 1, 8) if quick else (60, 2, 16)
     home = Path(tempfile.mkdtemp(prefix="dcgan-bench-dash-"))
     ws = Workspace(home).ensure()
     generate_dataset(ws.dataset_dir("faces"), 200, seed=0, size=64)

@@ -283,9 +283,11 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
     for count in counts:
         name = f"bench-rss-{count}"
         _tiled_dataset(home, name, count, "bench-e2e")
+        small = ["--g-filters", "8", "--d-filters", "8", "--steps-per-epoch", "2"] if quick \
+            else ["--steps-per-epoch", "5"]  # quick: where the images go, not the RSS itself
         run_dir, peak_rss = cli_job(home, name, ["--preset", "ml241", "--epochs", "1",
-                                                 "--steps-per-epoch", "5", "--batch-size", "64",
-                                                 "--checkpoint-every", "1", "--eval-every", "0"])
+                                                 "--batch-size", "64", "--checkpoint-every", "1",
+                                                 "--eval-every", "0", *small])
         held = json.loads((run_dir / "status.json").read_text())["input"]
         rss.append((count, report.figure(f"peak_rss_mb_{count}_images", peak_rss / 2**20, "MiB"),
                     held))

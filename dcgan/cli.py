@@ -12,13 +12,18 @@ from collections.abc import Callable, Sequence
 
 from dcgan.config import DEFAULT_PRESET
 from dcgan.data.builtin import BUILTIN_COUNT, BUILTIN_DATASET, ensure_builtin_dataset
+from dcgan.data.faces import DEFAULT_ZOOM, MIN_CONFIDENCE, MIN_FACE
 from dcgan.errors import DcganError
 from dcgan.system import SPEED_FILE, measure_speed
 from dcgan.workspace import Workspace
 
 
 def _progress(desc: str, unit: str = "img") -> tuple[Callable[[int, int], None], Callable]:
-    """A tqdm bar as a progress_fn(done, total), and a function to close it."""
+    """A progress_fn(done, total) and a function to close it: a tqdm bar on a terminal; a
+    plain line every LINE_EVERY_S seconds (and at the end) when stderr is a file or a pipe,
+    so a log of 8,000 files holds a few lines, not 8,000 redrawn bars."""
+    if not sys.stderr.isatty():
+        return _line_progress(desc, unit)
     from tqdm import tqdm
 
     bars = []  # created on the first update, so an early error prints no empty bar
@@ -34,6 +39,36 @@ def _progress(desc: str, unit: str = "img") -> tuple[Callable[[int, int], None],
     def close() -> None:
         for bar in bars:
             bar.close()
+
+    return update, close
+
+
+LINE_EVERY_S = 5.0
+
+
+def _line_progress(desc: str, unit: str) -> tuple[Callable[[int, int], None], Callable]:
+    import time
+
+    start = time.monotonic()
+    state = {"last": start, "done": 0, "total": 0, "printed": -1}
+
+    def line() -> None:
+        done, total = state["done"], state["total"]
+        rate = done / max(time.monotonic() - start, 1e-9)
+        print(f"{desc}: {done:,}/{total:,} {unit} ({100 * done / max(total, 1):.0f}%, "
+              f"{rate:.1f} {unit}/s)", file=sys.stderr, flush=True)
+        state["printed"] = done
+
+    def update(done: int, total: int) -> None:
+        state["done"], state["total"] = done, total
+        now = time.monotonic()
+        if now - state["last"] >= LINE_EVERY_S:
+            state["last"] = now
+            line()
+
+    def close() -> None:
+        if state["total"] and state["printed"] != state["done"]:
+            line()
 
     return update, close
 
@@ -70,20 +105,25 @@ def cmd_import(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace, ws: Workspace) -> int:
+    from dcgan.data.faces import FaceCrop
     from dcgan.data.prepare import prepare_dataset
 
+    if not 0.25 <= args.face_zoom <= 4:
+        raise DcganError(f"--face-zoom: {args.face_zoom:g} is out of range; allowed: 0.25 to 4")
+    face = FaceCrop(args.faces, args.face_zoom, args.min_face, args.min_confidence)
     update, close = _progress(f"prepare {args.name}")
     try:
-        result = prepare_dataset(ws, args.name, size=args.size, workers=args.workers,
-                                 progress_fn=update)
+        result = prepare_dataset(ws, args.name, size=args.size, crop=args.crop, face=face,
+                                 workers=args.workers, progress_fn=update)
     finally:
         close()
+    crop = "faces" if result.crop == "face" else "centre crops"
     if result.up_to_date:
-        print(f"{args.name}: up to date ({result.count} images) in {result.cache_dir}")
+        print(f"{args.name}: up to date ({result.count} images, {crop}) in {result.cache_dir}")
     else:
-        print(f"{args.name}: {result.count} images ({result.processed} processed, "
-              f"{result.reused} reused, {result.skipped} skipped, {result.duplicates} "
-              f"duplicates) -> {result.cache_dir}")
+        print(f"{args.name}: {result.count} images, {crop} ({result.processed} files "
+              f"processed, {result.reused} reused, {result.skipped} skipped, "
+              f"{result.duplicates} duplicates) -> {result.cache_dir}")
     return 0
 
 
@@ -317,15 +357,16 @@ def cmd_project(args: argparse.Namespace, ws: Workspace) -> int:
         settings.check()
     except ValueError as exc:
         raise DcganError(f"--{str(exc).replace('_', '-')}") from None
-    targets = []
+    generator, run_dir, checkpoint = _chosen_generator(args, ws)
+    targets = []  # each photo cropped as the generator's training images were
     for name in args.images:
         try:
-            targets.append((Path(name), photo_pixels(Path(name).read_bytes())))
+            targets.append((Path(name), photo_pixels(Path(name).read_bytes(),
+                                                     data_crop=generator.data_crop)))
         except OSError as exc:
             raise DcganError(f"{name}: cannot read it ({exc.strerror or exc})") from None
         except DcganError as exc:
             raise DcganError(f"{name}: {exc}") from None
-    generator, run_dir, checkpoint = _chosen_generator(args, ws)
     discriminator = run_discriminator(run_dir, checkpoint) if run_dir is not None else None
     projector = Projector(generator, discriminator)
     out = Path(args.out)
@@ -433,8 +474,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="build the 64x64 cache DATA/DATA_SCALE/NAME (incremental)")
     p.add_argument("name", help="dataset name")
     p.add_argument("--size", type=int, default=64, help="output side in pixels")
-    p.add_argument("--crop", choices=["center"], default="center",
-                   help="crop policy (a face-centred crop is not available, see README)")
+    p.add_argument("--crop", choices=["auto", "center", "face"], default="auto",
+                   help="face: find and align every face; center: the centred square; auto: "
+                        "center for the built-in synthetic portraits, face for imports")
+    p.add_argument("--faces", choices=["all", "largest"], default="all",
+                   help="with --crop face: every usable face of a photo, or its largest")
+    p.add_argument("--face-zoom", type=float, default=DEFAULT_ZOOM,
+                   help="framing: 1 is FFHQ's (hair, neck, background), larger is tighter")
+    p.add_argument("--min-face", type=int, default=MIN_FACE,
+                   help="smallest face box kept, in source pixels")
+    p.add_argument("--min-confidence", type=float, default=MIN_CONFIDENCE,
+                   help="lowest detector confidence kept")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=cmd_prepare)
 
@@ -485,7 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("project", formatter_class=fmt,
                        help="find the latent of photos: reconstruction, latent, side by side")
     _add_generator_flags(p)
-    p.add_argument("images", nargs="+", help="photo files (cropped and resized like prepare)")
+    p.add_argument("images", nargs="+",
+                   help="photo files, cropped as the generator's training images were "
+                        "(the largest face aligned, or the centre square)")
     p.add_argument("--out", default="projected", help="output folder")
     p.add_argument("--steps", type=int, default=Settings.steps, help="optimisation steps")
     p.add_argument("--restarts", type=int, default=Settings.restarts,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -11,9 +12,11 @@ import streamlit as st
 from PIL import Image
 
 from dcgan.data.builtin import BUILTIN_COUNT, BUILTIN_DATASET
+from dcgan.data.crop_report import crop_sheet, crop_summary, few_faces_advice, not_used
+from dcgan.data.faces import DEFAULT_ZOOM, MIN_CONFIDENCE, MIN_FACE, FaceCrop
 from dcgan.data.images import image_grid
 from dcgan.data.ingest import ImportLimits, import_files, import_folder, import_url
-from dcgan.data.prepare import prepare_dataset
+from dcgan.data.prepare import prepare_dataset, resolve_crop
 from dcgan.data.synthetic import generate_dataset
 from dcgan.errors import DcganError
 from dcgan.workspace import allowed_roots, check_name
@@ -33,6 +36,14 @@ def _progress(label: str):
     bar = st.progress(0.0, text=label)
     return lambda done, total: bar.progress(min(done / max(total, 1), 1.0),
                                             text=f"{label} {done:,}/{total:,}")
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _sheet(name: str, count: int | None, cache_dir: str):
+    """The crop sheet of a prepared cache (count and folder key the cache)."""
+    manifest = json.loads((Path(cache_dir) / "manifest.json").read_text())
+    images = np.load(Path(cache_dir) / "images.npy", mmap_mode="r")
+    return crop_sheet(ws.dataset_dir(name), manifest, images)
 
 
 def _select(name: str) -> None:
@@ -183,15 +194,72 @@ with right:
                           margin={"l": 10, "r": 10, "t": 40, "b": 10})
         st.plotly_chart(fig, width="stretch", key="dataset_sizes_chart")
 
+manifest = {}
+with contextlib.suppress(OSError, ValueError):
+    manifest = json.loads((ws.cache_dir(choice) / "manifest.json").read_text())
+crops = {"face": "Faces: find and align every face", "center": "Centre square"}
+default_crop = manifest.get("settings", {}).get("crop") or resolve_crop(ws, choice, "auto")
+c1, c2 = st.columns([2, 1])
+crop = c1.radio("Crop", list(crops), index=list(crops).index(default_crop),
+                format_func=crops.get, horizontal=True, key=f"dataset_crop_{choice}",
+                help="Faces: each face is found (MTCNN), turned upright by its eyes and mouth "
+                     "and framed like CelebA-64 (FFHQ's alignment). Centre square: the "
+                     "largest centred square, for pictures that are not photos of faces.")
+face = FaceCrop()
+if crop == "face":
+    which = c2.radio("Faces in a photo", ["all", "largest"], horizontal=True,
+                     key=f"dataset_faces_{choice}")
+    with st.expander("Face crop settings"):
+        f1, f2, f3 = st.columns(3)
+        zoom = f1.slider("Framing (zoom)", 0.8, 2.0, DEFAULT_ZOOM, 0.05,
+                         key=f"dataset_zoom_{choice}",
+                         help="1 is FFHQ's framing (hair, neck, background); 1.4 CelebA-64's")
+        min_face = f2.number_input("Smallest face (px)", 16, 1024, MIN_FACE,
+                                   key=f"dataset_min_face_{choice}")
+        confidence = f3.slider("Lowest confidence", 0.5, 0.99, MIN_CONFIDENCE, 0.01,
+                               key=f"dataset_confidence_{choice}")
+    face = FaceCrop(which, zoom, int(min_face), confidence)
 if st.button("Prepare the 64x64 cache" if info.prepared_images is None else
              "Refresh the 64x64 cache", key="dataset_prepare"):
     try:
-        result = prepare_dataset(ws, choice, progress_fn=_progress("Preparing"))
-        rerun_with(f"{choice}: {result.count:,} images ready"
-                   + (" (already up to date)" if result.up_to_date else ""), "prepare")
+        result = prepare_dataset(ws, choice, crop=crop, face=face,
+                                 progress_fn=_progress("Finding faces" if crop == "face"
+                                                       else "Preparing"))
+        rerun_with(f"{choice}: {result.count:,} images ready ("
+                   + ("faces" if result.crop == "face" else "centre crops")
+                   + (", already up to date)" if result.up_to_date else ")"), "prepare")
     except DcganError as exc:
         show_error(exc, "Import more images or check the skipped files above.")
 show_flash("prepare")
+if manifest and info.prepared_images is not None:
+    summary = crop_summary(manifest)
+    if summary["crop"] == "face":
+        made = summary["settings"]
+        st.caption(f"This cache holds **aligned faces** (zoom {made.get('face_zoom')}, "
+                   f"{made.get('faces')} faces of a photo).")
+        m = st.columns(4)
+        m[0].metric("Photos", f"{summary['photos']:,}")
+        m[1].metric("Faces used", f"{summary['images']:,}")
+        m[2].metric("Photos without a face", f"{summary['no_face']:,}")
+        m[3].metric("Faces too small", f"{summary['face_skips'].get('face-too-small', 0):,}")
+        advice = few_faces_advice(summary)
+        if advice:
+            st.warning(advice)
+        others = {k: v for k, v in summary["face_skips"].items() if k != "face-too-small"}
+        if others:
+            st.caption("Other faces not used: "
+                       + ", ".join(f"{count} {reason}" for reason, count in others.items()))
+        skipped_rows = not_used(manifest)
+        if skipped_rows:
+            with st.expander(f"Photos and faces not used ({len(skipped_rows)}) and why"):
+                st.dataframe(skipped_rows, width="stretch", hide_index=True)
+        sheet = _sheet(choice, manifest.get("count"), str(ws.cache_dir(choice)))
+        if sheet is not None:
+            st.image(sheet, caption="The first photos with the faces found (green: used, red: "
+                     "not used; dots: eyes, nose, mouth corners), and the aligned 64x64 images "
+                     "made from them", width="stretch")
+    else:
+        st.caption("This cache holds **centre squares** of the images.")
 preview = ws.cache_dir(choice) / "preview.png"
 if info.prepared_images is not None and preview.is_file():
     st.image(str(preview), caption=f"{choice}: the prepared 64x64 cache (first 64)", width=520)

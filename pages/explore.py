@@ -6,6 +6,7 @@ TensorFlow loads only when a generator is first opened (st.cache_resource), not 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 import time
@@ -445,20 +446,33 @@ PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 REFRESH_SECONDS = 0.5  # between looks at a running projection
 
 
+@st.cache_data(max_entries=8, show_spinner="Finding the face...")
+def _photo(data: bytes, data_crop: str) -> np.ndarray:
+    """A photo cropped like the generator's training data (face detection runs once per
+    photo, not on each look at a running search)."""
+    return photo_pixels(data, data_crop=json.loads(data_crop))
+
+
 def _photo_target() -> tuple[np.ndarray | None, str | None]:
     """The photo chosen on the tab as (64x64 uint8, its name), or (None, None)."""
     how = st.radio("Photo from", ["Upload", "A prepared dataset"], horizontal=True,
                    key="explore_ph_from")
     if how == "Upload":
-        upload = st.file_uploader("A photo (JPEG, PNG, WebP, BMP, GIF or TIFF); its centre "
-                                  "square is resized to 64x64, as an import does",
+        faces = (generator.data_crop or {}).get("crop") == "face"
+        how_cropped = ("its largest face is found and aligned, as this generator's training "
+                       "photos were" if faces else
+                       "its centre square is resized to 64x64, as this generator's training "
+                       "images were")
+        upload = st.file_uploader(f"A photo (JPEG, PNG, WebP, BMP, GIF or TIFF); {how_cropped}",
                                   type=PHOTO_TYPES, key="explore_ph_upload")
         if upload is None:
             return None, None
         try:
-            return photo_pixels(upload.getvalue()), upload.name
+            return _photo(upload.getvalue(), json.dumps(generator.data_crop)), upload.name
         except DcganError as exc:
-            show_error(exc, "Choose another photo: the rules of a dataset import apply.")
+            show_error(exc, "Choose another photo: a face seen from the front, large enough, "
+                            "and the rules of a dataset import apply." if faces else
+                            "Choose another photo: the rules of a dataset import apply.")
             return None, None
     prepared = {i.name: i.prepared_images for i in ws.list_datasets() if i.prepared_images}
     if not prepared:

@@ -209,3 +209,22 @@ def test_each_section_says_how_much_cpu_time_the_host_stole(tmp_path, monkeypatc
     common.Report("demo", tmp_path, started=(-380, 1000)).write()
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "during the run: 40% (timings spoiled)." in text and text.count("bench:demo -->") == 2
+
+
+def test_quick_faces_bench_on_the_shared_sets_or_says_they_are_missing(tmp_path):
+    from bench.faces_bench import SETS, SHARED
+
+    quick_bench(tmp_path, "--only", "faces", timeout=600)
+    results = {r["name"]: r["value"] for r in
+               json.loads((tmp_path / "bench/results.json").read_text())}
+    for side in (512, 1024, 2048):
+        assert results[f"faces.prepare_face_photos_per_s_{side}px"] > 0
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    present = [key for key, (name, _) in SETS.items() if (SHARED / name).is_file()]
+    if not present:
+        assert "Not measured on real faces" in text
+        assert results["faces.astronaut_eye_error_median_px"] < 1.5
+    for key in present:  # a dozen photos of each set
+        assert 0.5 <= results[f"faces.{key}_share_found"] <= 1
+        assert 0 <= results[f"faces.{key}_eye_error_median_px"] < 2
+        assert (tmp_path / "bench" / "out" / f"faces-{key}.png").is_file()

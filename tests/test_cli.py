@@ -47,11 +47,14 @@ def test_synth_prepare_datasets_round_trip(tmp_path):
     assert out.returncode == 0, out.stderr
     assert len(list((home / "DATA/DATASET/demo").glob("synth_*.png"))) == 40
     out = dcgan("prepare", "demo", "--workers", "1", home=home)
-    assert out.returncode == 0 and "40 images (40 processed" in out.stdout
+    assert out.returncode == 0 and "40 images, centre crops (40 files processed" in out.stdout
+    # stderr is a pipe here: progress comes as plain lines, the last one at the end
+    assert out.stderr.strip().splitlines()[-1].startswith("prepare demo: 40/40 img (100%")
+    assert "\r" not in out.stderr
     images = np.load(home / "DATA/DATA_SCALE/demo/images.npy")
     assert images.shape == (40, 64, 64, 3)
     out = dcgan("prepare", "demo", home=home)
-    assert "up to date (40 images)" in out.stdout
+    assert "up to date (40 images, centre crops)" in out.stdout
     listing = dcgan("datasets", home=home).stdout
     assert listing.startswith("demo\t40 files\t40 prepared")
 
@@ -259,3 +262,21 @@ def test_project_and_export_commands(tmp_path):
     bundle = read_bundle((tmp_path / "demo.zip").read_bytes())
     assert bundle.card["epoch"] == 70 and len(bundle.directions) == 5
     assert bundle.pca[0].shape == (8, 64)
+
+
+def test_prepare_finds_faces_in_imported_photos(tmp_path):
+    import shutil
+
+    home = tmp_path / "home"
+    source = tmp_path / "photos"
+    source.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "astronaut.jpg", source / "me.jpg")
+    (source / "wall.png").write_bytes(image_bytes(2, size=(200, 160)))
+    assert dcgan("import", str(source), "--name", "mine", home=home).returncode == 0
+    out = dcgan("prepare", "mine", "--workers", "1", home=home)
+    assert out.returncode == 0, out.stderr
+    assert "mine: 1 images, faces (2 files processed, 0 reused, 1 skipped" in out.stdout
+    manifest = json.loads((home / "DATA/DATA_SCALE/mine/manifest.json").read_text())
+    assert manifest["skipped"][0]["reason"] == "no-face"
+    bad = dcgan("prepare", "mine", "--face-zoom", "9", home=home)
+    assert bad.returncode == 2 and "--face-zoom: 9 is out of range" in bad.stderr

@@ -234,7 +234,7 @@ def test_large_images_are_downscaled_on_import(ws, tmp_path):
     report = import_zip(ws, make_zip(tmp_path / "big.zip", members), "big")
     assert report.sizes == [(1200, 1600)]
     with Image.open(ws.dataset_dir("big") / "img_000001.jpg") as img:
-        assert img.size == (512, 683)
+        assert img.size == (1024, 1365)
 
 
 def test_exif_rotated_jpeg_is_stored_upright(ws, tmp_path):

@@ -10,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import image_bytes, write_images
 
+ASTRONAUT = Path(__file__).resolve().parent / "data" / "astronaut.jpg"
+
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "dataset.py")
 
 
@@ -69,8 +71,11 @@ def test_upload_zip_with_a_corrupt_file_is_reported(ws):
     assert list(skipped["file"]) == ["faces/broken.jpg"]
     assert list(skipped["reason"]) == ["not-an-image"]
     assert any(m.label == "Prepared" and m.value == "—" for m in at.metric)
+    assert at.radio(key="dataset_crop_uploaded").value == "face"  # imports default to faces
+    at.radio(key="dataset_crop_uploaded").set_value("center")  # these are not photos of faces
     at.button(key="dataset_prepare").click().run()
-    assert "uploaded: 3 images ready" in texts(at.success)
+    assert "uploaded: 3 images ready (centre crops)" in texts(at.success)
+    assert "centre squares" in texts(at.caption)
     # read after the action, in the same click: the metric, the box and the preview agree
     assert any(m.label == "Prepared" and m.value == "3" for m in at.metric)
     box = at.selectbox(key="dataset_choice")
@@ -126,3 +131,40 @@ def test_delete_needs_confirmation(ws):
     at.button(key="dataset_delete").click().run()
     assert not at.exception
     assert ws.list_datasets() == []
+
+
+def test_a_zip_of_photos_gets_its_faces_found_shown_and_explained(ws):
+    """Two photos of a face, one photo without, one with a face too small to use."""
+    from PIL import Image
+
+    with Image.open(ASTRONAUT) as img:
+        photo = img.convert("RGB")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, picture in (("me.jpg", photo), ("me-again.jpg", photo.resize((200, 200))),
+                              ("far.jpg", photo.resize((48, 48)))):
+            out = io.BytesIO()
+            if name == "far.jpg":
+                canvas = Image.new("RGB", (320, 240), (90, 120, 150))
+                canvas.paste(picture, (140, 90))
+                picture = canvas
+            picture.save(out, "JPEG", quality=92)
+            zf.writestr(f"photos/{name}", out.getvalue())
+        zf.writestr("photos/wall.png", image_bytes(5, size=(300, 200)))
+    at = page()
+    at.file_uploader(key="dataset_upload_files").set_value(
+        [("photos.zip", buf.getvalue(), "application/zip")]).run()
+    at.text_input(key="dataset_upload_name").set_value("mine")
+    at.button(key="dataset_upload_go").click().run()
+    at.button(key="dataset_prepare").click().run()  # faces, without being asked
+    assert not at.exception
+    assert "mine: 2 images ready (faces)" in texts(at.success)
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Photos"], metrics["Faces used"], metrics["Photos without a face"],
+            metrics["Faces too small"]) == ("4", "2", "1", "1")
+    assert "aligned faces" in texts(at.caption)
+    assert not at.warning  # 2 of 4 photos: half, no warning yet
+    reasons = at.dataframe[-1].value
+    assert sorted(reasons["reason"]) == ["face-too-small", "no-face"]
+    captions = [i.proto.imgs[0].caption or "" for i in at.get("image")]
+    assert any("faces found" in c for c in captions)  # the sheet of photos and crops

@@ -46,7 +46,9 @@ class ImportLimits:
     max_ratio: float = 100.0  # uncompressed / compressed, for members above 1 MiB
     max_source_bytes: int = 1024 * MiB  # an uploaded or downloaded archive
     url_timeout_s: float = 30.0  # whole download
-    max_short_side: int = 512  # imported images are downscaled to this (models use 64)
+    # Imports are downscaled to this: models use 64 px, but a face in a group photo needs
+    # the pixels (a face 130 px wide in a 4000x3000 group photo is still 45 px at 1024).
+    max_short_side: int = 1024
 
 
 @dataclass

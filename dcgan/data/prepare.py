@@ -2,11 +2,15 @@
 
 Outputs, each replaced atomically:
 - images.npy     (N, size, size, 3) uint8, memory-mappable (np.load(mmap_mode="r"));
-- manifest.json  settings, one entry per image (file, sha256, bytes, mtime, source size),
-                 skipped files with reasons, duplicates dropped;
+- manifest.json  settings, one entry per image (file, sha256, bytes, mtime, source size;
+                 with face crops also the face's index, box, landmarks, confidence and
+                 padded share), skipped files and faces with reasons, duplicates dropped;
 - preview.png    a grid of the first 64 images.
-Incremental: files whose size and mtime are unchanged reuse their cached row, so a re-run
-on an unchanged dataset reads no image and writes nothing.
+Two crops: "center" (the largest centred square) and "face" (every face found and aligned,
+dcgan.data.faces); "auto" picks centre for the built-in synthetic portraits and faces for
+anything imported. Incremental: files whose size and mtime are unchanged reuse their cached
+rows, so a re-run on an unchanged dataset reads no image and writes nothing; the crop and
+its settings are part of the cache's key, so changing them rebuilds it.
 """
 
 from __future__ import annotations
@@ -20,14 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
+from dcgan.data.faces import FaceCrop
 from dcgan.data.images import crop_resize, decode_image, image_grid
 from dcgan.data.ingest import is_junk
 from dcgan.errors import DatasetError, ImageRejected
 from dcgan.parallel import map_in_processes, one_blas_thread
 from dcgan.workspace import Workspace
 
-CACHE_VERSION = 1
-PARALLEL_MIN_FILES = 400  # below this a process pool costs more than it saves
+CACHE_VERSION = 2  # 2: an entry per image (a photo may give several faces)
+# Below these a process pool costs more than it saves (face workers load TensorFlow).
+PARALLEL_MIN_FILES = {"center": 400, "face": 48}
+CROPS = ("auto", "center", "face")
 ProgressFn = Callable[[int, int], None]
 
 
@@ -42,29 +49,51 @@ class PrepareResult:
     duplicates: int
     up_to_date: bool
     cache_dir: Path
+    crop: str = "center"
 
 
-def _process_one(path: str, size: int) -> dict:
-    """Read, hash, decode and crop one file; runs in a worker process."""
+def _process_one(path: str, size: int, face: FaceCrop | None) -> dict:
+    """Read, hash, decode and crop one file; runs in a worker process.
+
+    Returns {"sha256", "source_size", "pixels": (k, size, size, 3), "faces": [records] or
+    None, "faces_skipped": [records]} or, for a file that gives no image, {"sha256",
+    "reason", "detail"}.
+    """
     data = Path(path).read_bytes()
     entry = {"sha256": hashlib.sha256(data).hexdigest()}
     try:
-        img = decode_image(data, draft_to=size)
+        img = decode_image(data, draft_to=None if face else size)
     except ImageRejected as exc:
         entry.update(reason=exc.reason, detail=exc.detail)
         return entry
     entry["source_size"] = list(img.size)
-    entry["pixels"] = crop_resize(img, size)
+    if face is None:
+        entry.update(pixels=crop_resize(img, size)[None], faces=None, faces_skipped=[])
+        return entry
+    from dcgan.data.faces import crop_faces, shared_finder
+
+    kept, pixels, rejected = crop_faces(img, shared_finder(), face, size)
+    if not kept:
+        first = rejected[0] if rejected else {"reason": "no-face",
+                                              "detail": "no face was found in the photo"}
+        entry.update(reason=first["reason"], detail=first["detail"], faces_skipped=rejected)
+        return entry
+    entry.update(pixels=pixels, faces=kept, faces_skipped=rejected)
     return entry
 
 
-def _process_chunk(args: tuple[list[str], int]) -> tuple[list[dict], np.ndarray]:
+def _process_chunk(args: tuple[list[str], int, FaceCrop | None, int]
+                   ) -> tuple[list[dict], np.ndarray]:
     """Process files in a worker; pixels come back as one array (one pickle, not many)."""
-    paths, size = args
+    paths, size, face, threads = args
+    if face is not None:
+        from dcgan.data.faces import limit_threads
+
+        limit_threads(threads)
     with one_blas_thread():
-        entries = [_process_one(p, size) for p in paths]
+        entries = [_process_one(p, size, face) for p in paths]
     pixels = [e.pop("pixels") for e in entries if "pixels" in e]
-    block = np.stack(pixels) if pixels else np.empty((0, size, size, 3), np.uint8)
+    block = np.concatenate(pixels) if pixels else np.empty((0, size, size, 3), np.uint8)
     return entries, block
 
 
@@ -99,25 +128,27 @@ def _load_previous(cache_dir: Path, settings: dict) -> tuple[dict, np.ndarray | 
     return manifest, images
 
 
-def _compute(paths: list[str], size: int, workers: int,
+def _compute(paths: list[str], size: int, face: FaceCrop | None, workers: int,
              progress_fn: ProgressFn | None, total: int, done: int) -> list[dict]:
-    if workers <= 1 or len(paths) < PARALLEL_MIN_FILES:
+    if workers <= 1 or len(paths) < PARALLEL_MIN_FILES["face" if face else "center"]:
         results = []
         with one_blas_thread():
             for p in paths:
-                results.append(_process_one(p, size))
+                results.append(_process_one(p, size, face))
                 done += 1
-                if progress_fn and (done % 64 == 0 or done == total):
+                if progress_fn and (done % (4 if face else 64) == 0 or done == total):
                     progress_fn(done, total)
         return results
-    chunk = max(16, min(256, len(paths) // (workers * 8)))
-    jobs = [(paths[i:i + chunk], size) for i in range(0, len(paths), chunk)]
+    chunk = max(4 if face else 16, min(256, len(paths) // (workers * 8)))
+    jobs = [(paths[i:i + chunk], size, face, 1) for i in range(0, len(paths), chunk)]
     results = []
     for entries, block in map_in_processes(_process_chunk, jobs, workers):
-        rows = iter(block)
+        start = 0
         for entry in entries:
             if "reason" not in entry:
-                entry["pixels"] = next(rows)
+                count = 1 if entry["faces"] is None else len(entry["faces"])
+                entry["pixels"] = block[start:start + count]
+                start += count
         results.extend(entries)
         done += len(entries)
         if progress_fn:
@@ -136,69 +167,129 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     os.replace(tmp, path)
 
 
-def prepare_dataset(workspace: Workspace, name: str, *, size: int = 64,
-                    workers: int | None = None,
+def resolve_crop(workspace: Workspace, name: str, crop: str) -> str:
+    """"auto" -> "center" for the built-in synthetic portraits (drawn centred; the detector
+    is for photographs), "face" for everything imported; other values unchanged."""
+    if crop not in CROPS:
+        raise DatasetError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
+    if crop != "auto":
+        return crop
+    try:
+        report = json.loads((workspace.dataset_dir(name) / "import_report.json").read_text())
+    except (OSError, ValueError):
+        report = {}
+    return "center" if report.get("source") == "synthetic" else "face"
+
+
+def prepare_dataset(workspace: Workspace, name: str, *, size: int = 64, crop: str = "auto",
+                    face: FaceCrop | None = None, workers: int | None = None,
                     progress_fn: ProgressFn | None = None) -> PrepareResult:
-    """Build or refresh the cache of dataset `name`; see the module docstring."""
+    """Build or refresh the cache of dataset `name`; see the module docstring.
+
+    `crop` is "auto", "center" or "face"; `face` holds the face crop's settings (defaults
+    when None).
+    """
     if not 8 <= size <= 512:
         raise DatasetError(f"size must be between 8 and 512, got {size}")
     source_dir = workspace.dataset_dir(name)
     if not source_dir.is_dir():
         raise DatasetError(f"no dataset named {name!r} in {workspace.datasets_dir}")
+    crop = resolve_crop(workspace, name, crop)
+    face = (face or FaceCrop()) if crop == "face" else None
     cache_dir = workspace.cache_dir(name)
-    settings = {"size": size, "crop": "center", "version": CACHE_VERSION}
+    settings = {"size": size, "crop": crop, "version": CACHE_VERSION,
+                **(face.key() if face else {})}
     files = _scan(source_dir)
     previous, old_images = _load_previous(cache_dir, settings)
-    old_entries = {e["file"]: (i, e) for i, e in enumerate(previous.get("images", []))}
+    old_rows: dict[str, list[tuple[int, dict]]] = {}
+    for i, e in enumerate(previous.get("images", [])):
+        old_rows.setdefault(e["file"], []).append((i, e))
     old_skipped = {s["file"]: s for s in previous.get("skipped", [])}
+    old_faces_skipped: dict[str, list[dict]] = {}
+    for item in previous.get("faces_skipped", []):
+        old_faces_skipped.setdefault(item["file"], []).append(item)
 
-    reuse: dict[str, tuple[int, dict]] = {}
     todo: list[str] = []
     for rel, nbytes, mtime in files:
-        hit = old_entries.get(rel) or (None, old_skipped.get(rel))
-        entry = hit[1]
-        if entry and entry["bytes"] == nbytes and entry["mtime_ns"] == mtime:
-            reuse[rel] = hit
-        else:
+        first = old_rows[rel][0][1] if rel in old_rows else old_skipped.get(rel)
+        if not (first and first["bytes"] == nbytes and first["mtime_ns"] == mtime):
             todo.append(rel)
-    listed = {e["file"] for e in previous.get("images", [])} | set(old_skipped) | {
-        d["file"] for d in previous.get("duplicates", [])}
+    listed = set(old_rows) | set(old_skipped) | {d["file"] for d in
+                                                 previous.get("duplicates", [])}
     if previous and not todo and listed == {rel for rel, _, _ in files}:
         return PrepareResult(previous["count"], 0, previous["count"], len(old_skipped),
-                             len(previous.get("duplicates", [])), True, cache_dir)
+                             len(previous.get("duplicates", [])), True, cache_dir, crop)
 
     workers = workers or os.cpu_count() or 1
-    computed = _compute([str(source_dir / rel) for rel in todo], size, workers, progress_fn,
-                        len(files), len(files) - len(todo))
+    computed = _compute([str(source_dir / rel) for rel in todo], size, face, workers,
+                        progress_fn, len(files), len(files) - len(todo))
     fresh = dict(zip(todo, computed, strict=True))
-
-    entries, skipped, duplicates, rows = [], [], [], []
-    seen: dict[str, str] = {}
-    for rel, nbytes, mtime in files:
-        meta = {"file": rel, "bytes": nbytes, "mtime_ns": mtime}
-        if rel in fresh:
-            result = fresh[rel]
-            pixels = result.pop("pixels", None)
-        else:
-            index, old = reuse[rel]
-            result = {k: v for k, v in old.items() if k not in meta}
-            pixels = None if index is None else old_images[index]
-        if pixels is None:
-            skipped.append({**meta, **result})
-            continue
-        if result["sha256"] in seen:
-            duplicates.append({"file": rel, "duplicate_of": seen[result["sha256"]]})
-            continue
-        seen[result["sha256"]] = rel
-        entries.append({**meta, "sha256": result["sha256"], "source_size": result["source_size"]})
-        rows.append(pixels)
+    entries, rows, skipped, faces_skipped, duplicates = _assemble(
+        files, fresh, old_rows, old_skipped, old_faces_skipped, old_images)
     if not rows:
         reasons = sorted({s["reason"] for s in skipped})
         raise DatasetError(
             f"dataset {name!r} has no usable images ({len(files)} files; "
             f"skipped: {', '.join(reasons) or 'none found'})"
-        )
+            + ("; try the centre crop (--crop center) if these are not photos of faces"
+               if crop == "face" else ""))
+    _write_cache(cache_dir, size, rows, {
+        "dataset": name, "settings": settings, "count": len(entries), "images": entries,
+        "skipped": skipped, "faces_skipped": faces_skipped, "duplicates": duplicates})
+    return PrepareResult(len(entries), len(todo), len(files) - len(todo), len(skipped),
+                         len(duplicates), False, cache_dir, crop)
 
+
+def _file_result(rel: str, fresh: dict, old_rows: dict, old_skipped: dict,
+                 old_faces_skipped: dict, old_images) -> dict:
+    """One file's outcome, fresh or reused: {"sha256", "skip": {"reason", "detail"} or None,
+    "images": [(manifest fields of one image, its pixels)], "faces_skipped": [records]}."""
+    if rel in fresh:
+        result = fresh[rel]
+        skip = {"reason": result["reason"], "detail": result["detail"]} \
+            if "reason" in result else None
+        faces = result.get("faces") or [{}]  # a centre crop: one image, no face fields
+        images = [] if skip else [({"source_size": result["source_size"], **face}, row)
+                                  for face, row in zip(faces, result["pixels"], strict=True)]
+        return {"sha256": result["sha256"], "skip": skip, "images": images,
+                "faces_skipped": result.get("faces_skipped", [])}
+    rejected = old_faces_skipped.get(rel, [])
+    if rel in old_skipped:
+        old = old_skipped[rel]
+        return {"sha256": old["sha256"], "skip": {"reason": old["reason"],
+                                                  "detail": old.get("detail", "")},
+                "images": [], "faces_skipped": rejected}
+    drop = ("file", "bytes", "mtime_ns", "sha256")
+    kept = old_rows[rel]
+    return {"sha256": kept[0][1]["sha256"], "skip": None, "faces_skipped": rejected,
+            "images": [({k: v for k, v in e.items() if k not in drop}, old_images[i])
+                       for i, e in kept]}
+
+
+def _assemble(files, fresh, old_rows, old_skipped, old_faces_skipped, old_images):
+    """The new manifest's lists and the cache's rows, file by file in order, from the fresh
+    results and the reused ones; a file whose bytes were seen before is a duplicate."""
+    entries, rows, skipped, faces_skipped, duplicates = [], [], [], [], []
+    seen: dict[str, str] = {}
+    for rel, nbytes, mtime in files:
+        meta = {"file": rel, "bytes": nbytes, "mtime_ns": mtime}
+        out = _file_result(rel, fresh, old_rows, old_skipped, old_faces_skipped, old_images)
+        faces_skipped += [{**f, "file": rel} for f in out["faces_skipped"]]
+        if out["skip"]:
+            skipped.append({**meta, "sha256": out["sha256"], **out["skip"]})
+            continue
+        if out["sha256"] in seen:
+            duplicates.append({"file": rel, "duplicate_of": seen[out["sha256"]]})
+            continue
+        seen[out["sha256"]] = rel
+        for fields, pixels in out["images"]:
+            entries.append({**meta, "sha256": out["sha256"], **fields})
+            rows.append(pixels)
+    return entries, rows, skipped, faces_skipped, duplicates
+
+
+def _write_cache(cache_dir: Path, size: int, rows: list[np.ndarray], manifest: dict) -> None:
+    """images.npy, manifest.json and preview.png, each replaced atomically."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     shape = (len(rows), size, size, 3)
 
@@ -211,14 +302,10 @@ def prepare_dataset(workspace: Workspace, name: str, *, size: int = 64,
         del out
 
     _write_atomic(cache_dir / "images.npy", write_npy)
-    manifest = {"dataset": name, "settings": settings, "count": len(entries), "images": entries,
-                "skipped": skipped, "duplicates": duplicates}
     _write_atomic(cache_dir / "manifest.json",
                   lambda tmp: tmp.write_text(json.dumps(manifest, separators=(",", ":"))))
     _write_atomic(cache_dir / "preview.png",
                   lambda tmp: image_grid(np.stack(rows[:64])).save(tmp, format="PNG"))
-    return PrepareResult(len(entries), len(todo), len(files) - len(todo), len(skipped),
-                         len(duplicates), False, cache_dir)
 
 
 def cached_count(workspace: Workspace, name: str) -> int:

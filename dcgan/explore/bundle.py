@@ -152,6 +152,7 @@ def card(generator: RunGenerator, *, source: str, epoch: int | None = None,
         "epoch": epoch,
         "quality": quality,
         "config": config,
+        "data_crop": generator.data_crop,  # how its training photos were cropped
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -200,6 +201,8 @@ def read_bundle(data: bytes) -> Bundle:
         raise BundleError(f"{CARD} says latent size {latent}, but the generator takes "
                           f"{generator.latent_dim}")
     generator.label = f"bundle: {card_data.get('source') or 'uploaded'}"
+    crop = card_data.get("data_crop")
+    generator.data_crop = crop if isinstance(crop, dict) else None
     directions = _directions(_json(members[DIRECTIONS], DIRECTIONS), latent) \
         if DIRECTIONS in members else {}
     pca = _pca(_json(members[PCA], PCA), latent) if PCA in members else None

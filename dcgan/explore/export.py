@@ -39,10 +39,13 @@ class RunGenerator:
     """
 
     def __init__(self, model, value_range: tuple[float, float], label: str,
-                 config: Config | None = None):
+                 config: Config | None = None, data_crop: dict | None = None):
         import tensorflow as tf
 
         self.model, self.value_range, self.label, self.config = model, value_range, label, config
+        # How its training images were cropped (a cache's settings): a photo to project is
+        # cropped the same way. None: centre crops (the demo, unknown uploads).
+        self.data_crop = data_crop
         self.latent_dim = int(model.inputs[0].shape[-1])
         self._forward = tf.function(lambda z: model(z, training=False), reduce_retracing=True)
         self._tf = tf
@@ -189,7 +192,25 @@ def load_run_generator(run_dir: Path, checkpoint: Path | None = None) -> RunGene
         name = path.name
     # The EMA copy is the run's generator to show when it keeps one (dcgan.train.ema).
     weights = state.get("ema") or state["g"]
-    return generator_from_config(config, weights, f"{run_dir.name} @ {name}")
+    generator = generator_from_config(config, weights, f"{run_dir.name} @ {name}")
+    generator.data_crop = run_data_crop(run_dir)
+    return generator
+
+
+def run_data_crop(run_dir: Path) -> dict | None:
+    """The crop settings of a run's training images: recorded in status.json when it
+    started (dcgan.train.loop), else those of its dataset's cache now, else None."""
+    import json
+
+    try:
+        status = json.loads((run_dir / "status.json").read_text())
+        if isinstance(status.get("data_crop"), dict):
+            return status["data_crop"]
+        dataset = json.loads((run_dir / "config.json").read_text())["data"]["dataset"]
+        manifest = run_dir.parents[1] / "DATA" / "DATA_SCALE" / dataset / "manifest.json"
+        return json.loads(manifest.read_text()).get("settings")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def generator_keras_bytes(run_dir: Path, checkpoint: Path) -> bytes:

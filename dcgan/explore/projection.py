@@ -36,12 +36,20 @@ LAPLACIAN_WEIGHT = 0.5
 LEVELS = 4  # band-pass levels at 64, 32, 16, 8 px; the low-pass is 4 px
 
 
-def photo_pixels(data: bytes, size: int = 64) -> np.ndarray:
-    """A photo's bytes -> (size, size, 3) uint8, decoded and cropped exactly as `prepare` does.
+def photo_pixels(data: bytes, size: int = 64, data_crop: dict | None = None) -> np.ndarray:
+    """A photo's bytes -> (size, size, 3) uint8, decoded and cropped exactly as `prepare`
+    cropped the generator's training images: `data_crop` is that cache's settings (a face
+    crop: the photo's largest face, aligned; None: the centre square).
 
-    Corrupt, tiny, mislabelled or bomb-sized files raise the same ImageRejected as an import.
+    Corrupt, tiny, mislabelled or bomb-sized files raise the same ImageRejected as an import;
+    a photo without a usable face, ImageRejected("no-face", ...) or the face's reason.
     """
-    return crop_resize(decode_image(data, draft_to=size), size)
+    from dcgan.data.faces import align_photo, crop_of
+
+    face = crop_of(data_crop)
+    if face is None:
+        return crop_resize(decode_image(data, draft_to=size), size)
+    return align_photo(decode_image(data), face, size)
 
 
 @functools.cache

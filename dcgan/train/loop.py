@@ -7,6 +7,7 @@ before each step whether to stop (checkpoint, then return "stopped").
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import traceback
@@ -61,6 +62,7 @@ class TrainingLoop:
         t = config.train
         cache = Workspace.from_env().prepared_cache(config.data.dataset)
         reader = CacheReader(cache)
+        self.data_crop = _cache_settings(cache)
         self.evaluation = EvalSchedule(config, cache, len(reader), run_dir)
         rows = self.evaluation.train_rows
         self.train_images = len(reader) if rows is None else len(rows)
@@ -108,7 +110,8 @@ class TrainingLoop:
                              steps_per_call=self.call_size.k,
                              steps_per_call_auto=not self.call_size.fixed,
                              started=time.time(), resumed_from=self.resumed_from, error=None,
-                             train_images=self.train_images, warnings=self.warnings())
+                             train_images=self.train_images, data_crop=self.data_crop,
+                             warnings=self.warnings())
         meter.start_window(time.perf_counter())
         while not meter.finished:
             while meter.in_epoch:
@@ -197,6 +200,14 @@ class TrainingLoop:
                   f"({bad} not finite); no checkpoint was saved from it. "
                   f"Advice: {DIVERGED_ADVICE}")
         return "diverged"
+
+
+def _cache_settings(cache: Path) -> dict | None:
+    """How the cache's images were made (its manifest's settings: size, crop, face zoom...)."""
+    try:
+        return json.loads((cache.parent / "manifest.json").read_text()).get("settings")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _is_chief(strategy) -> bool:
