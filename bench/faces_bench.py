@@ -118,27 +118,27 @@ def moved(photos: list[Image.Image], count: int, seed: int = 0) -> dict:
             "no_reference": skipped_ref}
 
 
-def _import(home: Path, name: str, source: Path) -> None:
+def _import(home: Path, name: str, source: Path, limit: int | None = None) -> None:
+    """Import the zip `source` as dataset `name`, as a user would; with `limit`, only its
+    first `limit` photos (copied out of the zip first: a smoke run)."""
+    import tempfile
+    import zipfile
+
     from dcgan.data.ingest import import_source
     from dcgan.workspace import Workspace
 
     ws = Workspace(home).ensure()
-    if not (ws.dataset_dir(name) / "import_report.json").is_file():
-        shutil.rmtree(ws.dataset_dir(name), ignore_errors=True)
+    if (ws.dataset_dir(name) / "import_report.json").is_file():
+        return
+    shutil.rmtree(ws.dataset_dir(name), ignore_errors=True)
+    if limit is None:
         import_source(ws, [str(source)], name)
-
-
-def _subset(home: Path, name: str, source: str, count: int) -> None:
-    """Dataset `name`: the first `count` files of dataset `source` (hard links)."""
-    from dcgan.workspace import Workspace
-
-    ws = Workspace(home)
-    folder = ws.dataset_dir(name)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    for path in sorted(p for p in ws.dataset_dir(source).rglob("*") if p.suffix == ".jpg" or
-                       p.suffix == ".png")[:count]:
-        (folder / path.name).hardlink_to(path)
+        return
+    with zipfile.ZipFile(source) as archive, tempfile.TemporaryDirectory() as tmp:
+        members = sorted(n for n in archive.namelist() if n.lower().endswith(".jpg"))
+        for member in members[:limit]:
+            (Path(tmp) / Path(member).name).write_bytes(archive.read(member))
+        import_source(ws, [tmp], name)
 
 
 def found_in_set(home: Path, name: str) -> dict:
@@ -158,6 +158,24 @@ def found_in_set(home: Path, name: str) -> dict:
     for item in manifest["skipped"]:
         reasons[item["reason"]] = reasons.get(item["reason"], 0) + 1
     return {**summary, "seconds": seconds, "reasons": reasons, "count": result.count}
+
+
+def framing(manifest: dict, zoom: float, crop_side: float | None = None) -> dict:
+    """Median eye distance (px at 64) of the face crops, and, for CelebA's aligned photos,
+    of the CelebA-64 convention: a centre crop `crop_side` px square (108 at full size, 54
+    at the shared set's half size), the eyes being the detected ones."""
+    from dcgan.data.faces import face_square
+
+    ours, theirs = [], []
+    for entry in manifest["images"]:
+        marks = entry["landmarks"]
+        eyes = np.array([marks["left_eye"], marks["right_eye"]])
+        out = face_square(marks, zoom).to_output(eyes, 64)
+        ours.append(float(np.hypot(*(out[1] - out[0]))))
+        if crop_side:
+            theirs.append(float(np.hypot(*(eyes[1] - eyes[0]))) * 64 / crop_side)
+    return {"ours": float(np.median(ours)),
+            "celeba64": float(np.median(theirs)) if theirs else None}
 
 
 def speed(home: Path, photos: list[Image.Image], per_size: int) -> dict[int, float]:
@@ -216,10 +234,8 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
     all_photos: list[Image.Image] = []
     lines = []
     for key, source in available.items():
-        _import(home, key, source)
         name = f"{key}-{count}" if count else key
-        if count:
-            _subset(home, name, key, count)
+        _import(home, name, source, count)
         result = found_in_set(home, name)
         share = result["photos_used"] / max(1, result["photos"] - result["unreadable"]
                                             - result["duplicates"])
@@ -233,6 +249,9 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
             with Image.open(ws.dataset_dir(name) / entry["file"]) as img:
                 photos.append(img.convert("RGB"))
         all_photos += photos
+        frame = framing(manifest, manifest["settings"]["face_zoom"],
+                        54.0 if key == "celeba" else None)
+        report.figure(f"{key}_eye_distance_px", frame["ours"], "px at 64")
         movement = moved(photos, pasted, seed=1)
         big_rate = movement["found_big"] / max(1, movement["big"])
         report.figure(f"{key}_pasted_found_60px", big_rate, "share")
@@ -248,8 +267,11 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
             f"**{big_rate:.1%}** of the {movement['big']} at least 60 px wide found "
             f"({movement['found_all']} of all {movement['pasted']}); eye error at 64 px: "
             f"median **{movement['error_median']:.2f} px**, 95th percentile "
-            f"**{movement['error_p95']:.2f} px**. Contact sheet: `{picture.relative_to(out_dir)}`"
-            " (not committed).", ""]
+            f"**{movement['error_p95']:.2f} px**. Eyes {frame['ours']:.1f} px apart in the "
+            "64 px crops (median)"
+            + (f"; CelebA-64's centre crop of the same photos puts them {frame['celeba64']:.1f} "
+               "px apart" if frame["celeba64"] else "")
+            + f". Contact sheet: `{picture.relative_to(out_dir)}` (not committed).", ""]
     if not all_photos:
         with Image.open(ASTRONAUT) as img:
             all_photos = [img.convert("RGB")]

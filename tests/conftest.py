@@ -17,6 +17,16 @@ from PIL import Image, ImageFilter
 from dcgan.testing import CHROMIUM, chromium_available
 from dcgan.workspace import Workspace
 
+# The slow part of the suite (`pytest -m "not slow"` leaves it out while developing): the
+# benchmarks' smoke runs and the browser tests, and the tests that start training jobs.
+SLOW_FILES = ("test_bench.py", "test_browser.py", "test_jobs.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+
 
 def require_chromium() -> None:
     """A test that drives Chromium skips without it, unless CI is set: there it fails."""
