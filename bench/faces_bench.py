@@ -230,7 +230,7 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
     if not available:
         report.lines.append(f"Not measured on real faces: the shared sets are not in "
                             f"{SHARED} (see the README's Real faces).")
-    count, pasted, per_size = (12, 4, 2) if quick else (None, 300, 40)
+    count, pasted, per_size = (12, 4, 2) if quick else (None, 300, 120)
     all_photos: list[Image.Image] = []
     lines = []
     for key, source in available.items():

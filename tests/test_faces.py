@@ -27,7 +27,7 @@ from tests.conftest import image_bytes
 
 ASTRONAUT = Path(__file__).parent / "data" / "astronaut.jpg"
 EYES_PX = 1.5  # eye positions agree within this at 64 px
-PIXELS = 12.0  # mean absolute difference of the aligned 64 px images, grey levels
+PIXELS = 14.0  # mean absolute difference of the aligned 64 px images, grey levels
 
 
 @pytest.fixture(scope="module")

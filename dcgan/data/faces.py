@@ -34,6 +34,8 @@ LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 DETECT_SIDE = 640  # detection's copy of the photo: longer side at most this
 REFINE_FACE = 120  # the refining pass sees the face about this wide
 REFINE_ZOOM = 0.7  # ... in a square this much larger than FFHQ's (zoom 1)
+TTA_SIZES = (0.92, 1.0, 1.08)  # box sizes ONet reads the landmarks in (and their mirrors)
+MARGIN = 0.3  # a photo with no face found is tried again framed by this much of its side
 DEFAULT_ZOOM = 1.4  # CelebA-64's framing (docs/DECISIONS.md, "Face crops")
 MIN_FACE = 40  # source pixels: a smaller face's box is "face-too-small"
 MIN_CONFIDENCE = 0.9  # below: "low-confidence"
@@ -206,9 +208,19 @@ class FaceFinder:
         small = photo if scale == 1.0 else photo.resize(
             (max(1, round(width * scale)), max(1, round(height * scale))),
             Image.Resampling.BILINEAR, reducing_gap=2.0)
+        pixels, margin = np.asarray(small), 0
+        found = self._detect(pixels)
+        if not found:  # a face that fills the photo (a tight crop): again, with a margin
+            margin = round(MARGIN * min(pixels.shape[:2]))
+            fill = pixels.reshape(-1, 3).mean(axis=0)
+            framed = np.empty((pixels.shape[0] + 2 * margin, pixels.shape[1] + 2 * margin, 3),
+                              np.uint8)
+            framed[:] = fill.astype(np.uint8)
+            framed[margin:margin + pixels.shape[0], margin:margin + pixels.shape[1]] = pixels
+            found = self._detect(framed)
         faces = []
-        for found in self._detect(np.asarray(small)):
-            coarse = _face_of(found, 1 / scale, (0.0, 0.0))
+        for one in found:
+            coarse = _face_of(one, 1 / scale, (-margin / scale, -margin / scale))
             faces.append(self._refine(photo, coarse) or coarse)
         return sorted(faces, key=lambda f: -f.size)
 
@@ -226,24 +238,35 @@ class FaceFinder:
         # the face's centre in the crop: its box centre, carried into the upright square
         cx, cy = around.to_output(np.array([[face.box[0] + face.box[2] / 2,
                                              face.box[1] + face.box[3] / 2]]), out)[0]
-        box = [cx - half, cy - half, cx + half, cy + half]
-        mirror_box = [out - box[2], box[1], out - box[0], box[3]]
-        pair = np.stack([crop, crop[:, ::-1]])
-        rows = self._onet(pair, [box, mirror_box])
+        # ONet reads the landmarks relative to the box it is given, so several boxes (three
+        # sizes, on the crop and on its mirror) give several readings whose mean jitters
+        # less; a second round starts from the boxes ONet itself regressed.
+        boxes = []
+        for size in TTA_SIZES:
+            h = half * size
+            boxes.append([cx - h, cy - h, cx + h, cy + h])
+        views = [crop] * len(boxes) + [crop[:, ::-1]] * len(boxes)
+        boxes += [[out - b[2], b[1], out - b[0], b[3]] for b in boxes]
+        rows = self._onet(np.stack(views), boxes)
         if rows is None:
             return None
-        # again, on the boxes ONet itself placed (squared): landmarks depend on the box
-        rows = self._onet(pair, [_squared(r["box"]) for r in rows]) or rows
-        first, mirrored = rows
+        rows = self._onet(np.stack(views), [_squared(r["box"]) for r in rows]) or rows
         swap = {"left_eye": "right_eye", "right_eye": "left_eye", "nose": "nose",
                 "mouth_left": "mouth_right", "mouth_right": "mouth_left"}
-        points = {name: ((first[name][0] + out - mirrored[swap[name]][0]) / 2,
-                         (first[name][1] + mirrored[swap[name]][1]) / 2) for name in LANDMARKS}
+        n = len(TTA_SIZES)
+        readings = [{name: r[name] for name in LANDMARKS} for r in rows[:n]] + [
+            {name: (out - r[swap[name]][0], r[swap[name]][1]) for name in LANDMARKS}
+            for r in rows[n:]]
+        points = {name: tuple(np.mean([r[name] for r in readings], axis=0))
+                  for name in LANDMARKS}
         back = around.from_output
         k = around.side / out
         centre = back(np.array([[cx, cy]]), out)[0]
+        # Confidence: the better of the first detection and ONet's mean score on the upright,
+        # well-framed crop (a tilted or tightly cropped face scores low at first).
+        confidence = max(face.confidence, float(np.mean([r["score"] for r in rows])))
         return Face((centre[0] - half * k, centre[1] - half * k, 2 * half * k, 2 * half * k),
-                    face.confidence,
+                    confidence,
                     {name: tuple(back(np.array([xy]), out)[0]) for name, xy in points.items()})
 
     def _onet(self, images: np.ndarray, boxes: list[list[float]]) -> list[dict] | None:
@@ -261,8 +284,9 @@ class FaceFinder:
         if len(rows) != len(boxes):
             return None
         rows = sorted(rows.tolist(), key=lambda r: r[0])
-        return [{"box": r[1:5], **{name: (r[6 + 2 * j], r[7 + 2 * j])
-                                   for j, name in enumerate(LANDMARKS)}} for r in rows]
+        return [{"box": r[1:5], "score": r[5], **{name: (r[6 + 2 * j], r[7 + 2 * j])
+                                                  for j, name in enumerate(LANDMARKS)}}
+                for r in rows]
 
 
 def _squared(box: list[float]) -> list[float]:
