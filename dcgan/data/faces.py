@@ -284,7 +284,8 @@ class FaceFinder:
         if len(rows) != len(boxes):
             return None
         rows = sorted(rows.tolist(), key=lambda r: r[0])
-        return [{"box": r[1:5], "score": r[5], **{name: (r[6 + 2 * j], r[7 + 2 * j])
+        # a row: image, x1, y1, x2, y2, score, the five x's, then the five y's
+        return [{"box": r[1:5], "score": r[5], **{name: (r[6 + j], r[11 + j])
                                                   for j, name in enumerate(LANDMARKS)}}
                 for r in rows]
 

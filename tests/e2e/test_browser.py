@@ -393,3 +393,61 @@ def test_a_browser_too_slow_for_the_live_portrait_falls_back_to_the_server(app_s
     portrait = page.locator("[data-testid='stImage'] img").first
     portrait.wait_for()
     assert portrait.evaluate("img => img.naturalWidth") == 512
+
+
+def test_a_zip_of_everyday_photos_becomes_aligned_faces(app_server, page, tmp_path):
+    """A selfie, a tilted one, a group shot of two, a distant face and a photo of no one:
+    one aligned face per visible face, every other file listed with its reason."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    base, home = app_server
+    with Image.open(Path(__file__).parents[1] / "data" / "astronaut.jpg") as img:
+        face = img.convert("RGB")
+
+    def jpeg(picture) -> bytes:
+        out = io.BytesIO()
+        picture.save(out, "JPEG", quality=92)
+        return out.getvalue()
+
+    group = Image.new("RGB", (760, 420), (70, 90, 110))
+    group.paste(face, (40, 80))
+    group.paste(face.resize((200, 200)), (480, 120))
+    far = Image.new("RGB", (640, 480), (150, 160, 120))
+    far.paste(face.resize((40, 40)), (300, 200))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("phone/selfie.jpg", jpeg(face))
+        zf.writestr("phone/tilted.jpg", jpeg(face.rotate(25, expand=True,
+                                                         fillcolor=(200, 200, 200))))
+        zf.writestr("phone/group.jpg", jpeg(group))
+        zf.writestr("phone/far-away.jpg", jpeg(far))
+        zf.writestr("phone/sunset.png", image_bytes(3, size=(400, 300)))
+        zf.writestr("phone/notes.txt", "not a photo")
+    upload = tmp_path / "phone.zip"
+    upload.write_bytes(buf.getvalue())
+    page.goto(f"{base}/dataset")
+    settle(page)
+    page.get_by_role("tab", name="Upload images or a zip").click()
+    file_input(page, "Images (JPEG").set_input_files(str(upload))
+    settle(page)
+    name = visible(page.get_by_label("Name", exact=True))
+    name.fill("phone")
+    name.press("Enter")
+    settle(page)
+    visible(page.get_by_role("button", name="Import upload")).click()
+    page.get_by_text("5 imported").wait_for(timeout=60_000)
+    settle(page)
+    app_button(page, "Prepare the 64x64 cache").click()  # faces, without asking
+    page.get_by_text("phone: 4 images ready (faces)").wait_for(timeout=120_000)
+    settle(page)
+    page.get_by_text("Photos and faces not used (2) and why").click()
+    for reason in ("face-too-small", "no-face"):  # cells of the table (drawn on a canvas)
+        page.get_by_text(reason).first.wait_for(state="attached")
+    page.get_by_text("The first photos with the faces found").wait_for()
+    shot(page, "dataset-faces")
+    manifest = json.loads((home / "DATA/DATA_SCALE/phone/manifest.json").read_text())
+    faces = [e["face"] for e in manifest["images"]]  # selfie, tilted, the group's two
+    assert manifest["count"] == 4 and sorted(faces) == [0, 0, 0, 1]
+    assert sorted(s["reason"] for s in manifest["skipped"]) == ["face-too-small", "no-face"]
