@@ -218,3 +218,13 @@ def write_cache(folder, images):
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "images.npy", images)
     return folder / "images.npy"
+
+
+@pytest.fixture
+def cache(tmp_path):
+    """A small (10, 8, 8, 3) uint8 cache file of random pixels: (its path, the pixels)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+    path = tmp_path / "images.npy"
+    np.save(path, images)
+    return path, images

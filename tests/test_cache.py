@@ -9,15 +9,6 @@ from dcgan.data.cache import CacheReader
 from dcgan.errors import DatasetError
 
 
-@pytest.fixture
-def cache(tmp_path):
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
-    path = tmp_path / "images.npy"
-    np.save(path, images)
-    return path, images
-
-
 def test_reader_returns_the_requested_rows(cache):
     path, images = cache
     reader = CacheReader(path)

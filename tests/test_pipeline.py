@@ -23,15 +23,6 @@ from dcgan.train.pipeline import (
 )
 
 
-@pytest.fixture
-def cache(tmp_path):
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
-    path = tmp_path / "images.npy"
-    np.save(path, images)
-    return path, images
-
-
 def collect(dataset):
     return [b.numpy() for b in dataset]
 
