@@ -25,3 +25,13 @@ def test_reader_rejects_other_arrays_and_truncation(tmp_path, cache):
     path.write_bytes(data[:-100])
     with pytest.raises(DatasetError, match="truncated"):
         CacheReader(path).read(np.array([9]))
+
+
+def test_a_caches_settings_or_none(tmp_path):
+    from dcgan.data.cache import cache_settings
+
+    assert cache_settings(tmp_path) is None  # no manifest
+    (tmp_path / "manifest.json").write_text('{"settings": {"crop": "face", "size": 64}}')
+    assert cache_settings(tmp_path) == {"crop": "face", "size": 64}
+    (tmp_path / "manifest.json").write_text("not json")
+    assert cache_settings(tmp_path) is None

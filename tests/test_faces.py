@@ -243,3 +243,6 @@ def test_a_run_remembers_how_its_data_was_cropped(ws, finished_run):
     assert load_run_generator(finished_run).data_crop == crop
     status = json.loads((finished_run / "status.json").read_text())
     assert status["data_crop"] == crop  # recorded when training started
+    del status["data_crop"]  # a run from before: its dataset's cache says
+    (finished_run / "status.json").write_text(json.dumps(status))
+    assert run_data_crop(finished_run) == crop

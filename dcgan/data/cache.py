@@ -7,6 +7,7 @@ pipeline, the quality metrics and Explore all read the cache through this class.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -48,3 +49,13 @@ class CacheReader:
         finally:
             os.close(fd)
         return out
+
+
+def cache_settings(cache_dir: Path) -> dict | None:
+    """How a prepared cache's images were made: its manifest's settings (size, crop, face
+    zoom...), or None when there is no readable manifest."""
+    try:
+        settings = json.loads((Path(cache_dir) / "manifest.json").read_text()).get("settings")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return settings if isinstance(settings, dict) else None

@@ -176,16 +176,15 @@ def _mirror_pad(pixels: np.ndarray, pad_lo: np.ndarray, pad_hi: np.ndarray,
 
 
 class FaceFinder:
-    """MTCNN, loaded once, and the rules on what counts as a usable face."""
+    """MTCNN, loaded once (FaceCrop.rejection decides which faces are used)."""
 
-    def __init__(self, min_confidence: float = MIN_CONFIDENCE):
+    def __init__(self):
         import os
 
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         from mtcnn import MTCNN
 
         self.detector = MTCNN()
-        self.min_confidence = min_confidence
         # mtcnn calls its three Keras networks eagerly, layer by layer (a pyramid of ~10
         # scales each photo): as compiled graphs, traced once per input shape class, the
         # same networks run several times faster.

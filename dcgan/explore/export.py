@@ -202,15 +202,18 @@ def run_data_crop(run_dir: Path) -> dict | None:
     started (dcgan.train.loop), else those of its dataset's cache now, else None."""
     import json
 
+    from dcgan.data.cache import cache_settings
+    from dcgan.workspace import Workspace
+
     try:
         status = json.loads((run_dir / "status.json").read_text())
         if isinstance(status.get("data_crop"), dict):
             return status["data_crop"]
         dataset = json.loads((run_dir / "config.json").read_text())["data"]["dataset"]
-        manifest = run_dir.parents[1] / "DATA" / "DATA_SCALE" / dataset / "manifest.json"
-        return json.loads(manifest.read_text()).get("settings")
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    # a run folder lives in <workspace>/GAN_MODEL/<run>
+    return cache_settings(Workspace(run_dir.resolve().parents[1]).cache_dir(dataset))
 
 
 def generator_keras_bytes(run_dir: Path, checkpoint: Path) -> bytes:

@@ -7,7 +7,6 @@ before each step whether to stop (checkpoint, then return "stopped").
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import traceback
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dcgan.config import Config
-from dcgan.data.cache import CacheReader
+from dcgan.data.cache import CacheReader, cache_settings
 from dcgan.errors import DcganError
 from dcgan.runs.folder import update_status
 from dcgan.train.checkpoints import (
@@ -62,7 +61,7 @@ class TrainingLoop:
         t = config.train
         cache = Workspace.from_env().prepared_cache(config.data.dataset)
         reader = CacheReader(cache)
-        self.data_crop = _cache_settings(cache)
+        self.data_crop = cache_settings(cache.parent)
         self.evaluation = EvalSchedule(config, cache, len(reader), run_dir)
         rows = self.evaluation.train_rows
         self.train_images = len(reader) if rows is None else len(rows)
@@ -200,14 +199,6 @@ class TrainingLoop:
                   f"({bad} not finite); no checkpoint was saved from it. "
                   f"Advice: {DIVERGED_ADVICE}")
         return "diverged"
-
-
-def _cache_settings(cache: Path) -> dict | None:
-    """How the cache's images were made (its manifest's settings: size, crop, face zoom...)."""
-    try:
-        return json.loads((cache.parent / "manifest.json").read_text()).get("settings")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _is_chief(strategy) -> bool:
