@@ -45,6 +45,23 @@ def ws(tmp_path, monkeypatch) -> Workspace:
     return Workspace(root.resolve()).ensure()
 
 
+# scikit-image's astronaut (Eileen Collins, NASA: public domain), a 256 px crop: the face
+# the face-crop tests find, turn, scale and move.
+ASTRONAUT = Path(__file__).parent / "data" / "astronaut.jpg"
+
+
+def astronaut() -> Image.Image:
+    with Image.open(ASTRONAUT) as img:
+        return img.convert("RGB")
+
+
+def jpeg_bytes(picture: Image.Image, **save) -> bytes:
+    """A picture encoded as JPEG (quality 92)."""
+    buf = io.BytesIO()
+    picture.save(buf, "JPEG", quality=92, **save)
+    return buf.getvalue()
+
+
 def portrait_array(seed: int, size: tuple[int, int] = (80, 96)) -> np.ndarray:
     """A distinct smooth RGB test picture (W, H = size) for seed."""
     rng = np.random.default_rng(seed)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import image_bytes
+from tests.conftest import ASTRONAUT, image_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -270,7 +270,7 @@ def test_prepare_finds_faces_in_imported_photos(tmp_path):
     home = tmp_path / "home"
     source = tmp_path / "photos"
     source.mkdir()
-    shutil.copy(Path(__file__).parent / "data" / "astronaut.jpg", source / "me.jpg")
+    shutil.copy(ASTRONAUT, source / "me.jpg")
     (source / "wall.png").write_bytes(image_bytes(2, size=(200, 160)))
     assert dcgan("import", str(source), "--name", "mine", home=home).returncode == 0
     out = dcgan("prepare", "mine", "--workers", "1", home=home)

@@ -4,9 +4,7 @@ doubled or EXIF-rotated, comes out aligned the same; skips say why."""
 
 from __future__ import annotations
 
-import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,9 +21,8 @@ from dcgan.data.faces import (
     shared_finder,
 )
 from dcgan.data.prepare import load_cache, prepare_dataset
-from tests.conftest import image_bytes
+from tests.conftest import astronaut, image_bytes, jpeg_bytes
 
-ASTRONAUT = Path(__file__).parent / "data" / "astronaut.jpg"
 EYES_PX = 1.5  # eye positions agree within this at 64 px
 PIXELS = 14.0  # mean absolute difference of the aligned 64 px images, grey levels
 
@@ -37,8 +34,7 @@ def finder():
 
 @pytest.fixture(scope="module")
 def photo() -> Image.Image:
-    with Image.open(ASTRONAUT) as img:
-        return img.convert("RGB")
+    return astronaut()
 
 
 def aligned(finder, photo: Image.Image, count: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -159,23 +155,18 @@ def test_a_square_beyond_the_photo_is_mirrored_and_blurred_not_black(photo):
     assert out.shape == (64, 64, 3) and out[:8, :8].mean() > 40  # no black corner
 
 
-def jpeg(img: Image.Image, **save) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=92, **save)
-    return buf.getvalue()
-
-
 def test_prepare_records_each_face_and_every_skip_with_its_reason(ws, photo):
     folder = ws.dataset_dir("mine")
     folder.mkdir(parents=True)
-    (folder / "astronaut.jpg").write_bytes(jpeg(photo))
+    (folder / "astronaut.jpg").write_bytes(jpeg_bytes(photo))
     two = on_canvas(photo, 256, (0, 0)).resize((600, 300))
     two.paste(photo, (20, 20))
     two.paste(photo.resize((128, 128)), (400, 100))
-    (folder / "group.jpg").write_bytes(jpeg(two))
-    (folder / "tiny.jpg").write_bytes(jpeg(on_canvas(photo.resize((64, 64)), 320, (120, 100))))
+    (folder / "group.jpg").write_bytes(jpeg_bytes(two))
+    tiny = on_canvas(photo.resize((64, 64)), 320, (120, 100))
+    (folder / "tiny.jpg").write_bytes(jpeg_bytes(tiny))
     (folder / "landscape.png").write_bytes(image_bytes(3, size=(300, 200)))  # no face
-    (folder / "cmyk.jpg").write_bytes(jpeg(photo.convert("CMYK")))
+    (folder / "cmyk.jpg").write_bytes(jpeg_bytes(photo.convert("CMYK")))
     wide = (np.asarray(photo, np.uint16) * 257)[..., 0]  # 16-bit greyscale
     Image.fromarray(wide.astype(np.uint16)).save(folder / "grey16.png")
     result = prepare_dataset(ws, "mine", workers=1)
@@ -222,7 +213,7 @@ def test_a_photo_to_project_is_cropped_as_the_generators_training_data(ws, photo
 
     folder = ws.dataset_dir("one")
     folder.mkdir(parents=True)
-    data = jpeg(on_canvas(photo, 400, (100, 80)))
+    data = jpeg_bytes(on_canvas(photo, 400, (100, 80)))
     (folder / "me.jpg").write_bytes(data)
     prepare_dataset(ws, "one", workers=1)
     images, manifest = load_cache(ws, "one")

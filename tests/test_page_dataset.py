@@ -8,9 +8,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import image_bytes, write_images
-
-ASTRONAUT = Path(__file__).resolve().parent / "data" / "astronaut.jpg"
+from tests.conftest import astronaut, image_bytes, jpeg_bytes, write_images
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "dataset.py")
 
@@ -137,19 +135,16 @@ def test_a_zip_of_photos_gets_its_faces_found_shown_and_explained(ws):
     """Two photos of a face, one photo without, one with a face too small to use."""
     from PIL import Image
 
-    with Image.open(ASTRONAUT) as img:
-        photo = img.convert("RGB")
+    photo = astronaut()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for name, picture in (("me.jpg", photo), ("me-again.jpg", photo.resize((200, 200))),
                               ("far.jpg", photo.resize((48, 48)))):
-            out = io.BytesIO()
             if name == "far.jpg":
                 canvas = Image.new("RGB", (320, 240), (90, 120, 150))
                 canvas.paste(picture, (140, 90))
                 picture = canvas
-            picture.save(out, "JPEG", quality=92)
-            zf.writestr(f"photos/{name}", out.getvalue())
+            zf.writestr(f"photos/{name}", jpeg_bytes(picture))
         zf.writestr("photos/wall.png", image_bytes(5, size=(300, 200)))
     at = page()
     at.file_uploader(key="dataset_upload_files").set_value(

@@ -398,19 +398,13 @@ def test_a_browser_too_slow_for_the_live_portrait_falls_back_to_the_server(app_s
 def test_a_zip_of_everyday_photos_becomes_aligned_faces(app_server, page, tmp_path):
     """A selfie, a tilted one, a group shot of two, a distant face and a photo of no one:
     one aligned face per visible face, every other file listed with its reason."""
-    from pathlib import Path
-
     from PIL import Image
 
+    from tests.conftest import astronaut
+    from tests.conftest import jpeg_bytes as jpeg
+
     base, home = app_server
-    with Image.open(Path(__file__).parents[1] / "data" / "astronaut.jpg") as img:
-        face = img.convert("RGB")
-
-    def jpeg(picture) -> bytes:
-        out = io.BytesIO()
-        picture.save(out, "JPEG", quality=92)
-        return out.getvalue()
-
+    face = astronaut()
     group = Image.new("RGB", (760, 420), (70, 90, 110))
     group.paste(face, (40, 80))
     group.paste(face.resize((200, 200)), (480, 120))
