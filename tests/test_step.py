@@ -77,6 +77,46 @@ def test_n_critic_and_g_steps_count_updates():
     assert trainer.iterations() == (4, 6)  # G: 2 steps after D steps 3 and 6; D: 6
 
 
+
+def test_the_ema_half_life_counts_the_images_d_saw_whatever_n_critic():
+    """With n_critic 2 the copy moves once per two batches: by two batches' worth, so its
+    half-life is in the run's images, not in generator updates (which would double it)."""
+    config = tiny_config("dcgan", n_critic=2, ema_half_life=16, ema_rampup=0.0)
+    trainer = GanTrainer(config, setup_device(config))
+    g0 = trainer.get_state()["g"]
+    trainer.train_step(real_batch(config), 0)  # critic only: the copy stays
+    np.testing.assert_array_equal(trainer.get_state()["ema"][0], g0[0])
+    trainer.train_step(real_batch(config, 1), 1)  # the generator's update: 16 images seen
+    beta = 0.5 ** (2 * 8 / 16)  # two batches of 8, half-life 16
+    after = trainer.get_state()
+    for e, g_start, g_now in zip(after["ema"], g0, after["g"], strict=True):
+        np.testing.assert_allclose(e, beta * g_start + (1 - beta) * g_now, rtol=1e-5, atol=1e-6)
+
+
+def test_r1_is_taken_at_the_unaugmented_reals_with_the_augmentation_inside_d():
+    """StyleGAN2-ADA's R1: ||grad_x D(aug(x))||^2. Cutout zeroes the gradient where it cuts,
+    so the penalty at D's augmented view (||grad_y D(y)||^2, y = aug(x)) differs."""
+    from dcgan.train.step import AUG_D
+
+    config = tiny_config("dcgan", augment="fixed", augment_p=1.0, r1_gamma=1.0, r1_every=1,
+                         d_norm="layer", loss="hinge")
+    trainer = GanTrainer(config, setup_device(config))
+    real = real_batch(config)
+    view = trainer._augment(real, tf.constant(0, tf.int64), AUG_D, 0, tf.constant(1.0))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(real)
+        tape.watch(view)
+        at_x = trainer.discriminator(trainer._augment(real, tf.constant(0, tf.int64), AUG_D, 0,
+                                                      tf.constant(1.0)), training=True)
+        at_view = trainer.discriminator(view, training=True)
+
+    def penalty(out, x):
+        return float(tf.reduce_mean(tf.reduce_sum(tf.square(tape.gradient(out, x)), [1, 2, 3])))
+
+    expected, at_augmented = penalty(at_x, real), penalty(at_view, view)
+    assert abs(expected - at_augmented) > 0.05 * at_augmented  # the two differ
+    assert trainer.train_step(real, 0)["r1"] == pytest.approx(expected, rel=1e-4)
+
 @pytest.mark.parametrize("name, overrides", [
     ("dcgan", dict(ema_half_life=16, ema_rampup=0.5, augment="adaptive", ada_images=80,
                    ada_target=0.0, r1_gamma=1.0, r1_every=2, loss="hinge")),

@@ -1,8 +1,11 @@
 """An exponential moving average of the generator's weights (Karras et al., ProGAN/StyleGAN).
 
 After each generator update the copy moves towards the trained generator:
-    ema <- beta * ema + (1 - beta) * g,   beta = 0.5 ** (batch / half_life)
-so a change of the trained weights is half taken up after `half_life` images. During the
+    ema <- beta * ema + (1 - beta) * g,   beta = 0.5 ** (images / half_life)
+where `images` are those the discriminator saw since the previous update (batch x n_critic;
+with several generator updates per step the copy still moves once per step), so a change of
+the trained weights is half taken up after `half_life` of the run's images, whatever the
+ratio of critic to generator updates. During the
 warm-up the half-life is capped at `rampup` x the images seen so far (StyleGAN2's ramp): early
 weights, far from any good generator, are forgotten quickly.
 

@@ -239,8 +239,8 @@ class GanTrainer:
         with g_tape:  # kept open for the generator update below, which reuses `fake`
             fake = self.generator(z, training=True)
         d_loss, real_out, fake_out, extra = self._d_update(
-            self._augment(real, step, AUG_D, 0, aug_p),
-            self._augment(tf.stop_gradient(fake), step, AUG_D, 1, aug_p), step, do_r1)
+            real, self._augment(tf.stop_gradient(fake), step, AUG_D, 1, aug_p), step, do_r1,
+            lambda images: self._augment(images, step, AUG_D, 0, aug_p))
 
         g_loss = tf.constant(0.0)
         if do_g:
@@ -265,22 +265,30 @@ class GanTrainer:
         return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,
                 "d_real_sign": mean(tf.sign(real_out)), **extra}
 
-    def _d_update(self, real, fake, step, do_r1: bool = False):
-        """One discriminator (critic) update on D's (augmented) views of real and fake.
+    def _d_update(self, real, fake, step, do_r1: bool = False, view=None):
+        """One discriminator (critic) update on real images and D's view of the fakes.
 
-        Returns (d_loss, real_out, fake_out, extras). With `do_r1`, the lazy R1 penalty
-        r1_every * gamma / 2 * ||grad_x D(x)||^2 on the real images is added.
+        `view` maps real images to what D sees (its augmentation; None: the images
+        themselves). Returns (d_loss, real_out, fake_out, extras). With `do_r1`, the lazy R1
+        penalty r1_every * gamma / 2 * ||grad_x D(view(x))||^2 is added, differentiated with
+        respect to the un-augmented real images x with the augmentation inside D's call, as
+        in StyleGAN2-ADA.
         """
         t = self.config.train
         gb, local = self.global_batch, tf.shape(real)[0]
         d_vars = self.discriminator.trainable_variables
+        view = view or (lambda images: images)
+
+        def critic(images, training=True):
+            return self.discriminator(view(images), training=training)
+
         extra = {}
         with tf.GradientTape() as tape:
             if do_r1:
-                real_out, r1 = losses.r1_penalty(self.discriminator, real)
+                real_out, r1 = losses.r1_penalty(critic, real)
                 extra["r1"] = tf.nn.compute_average_loss(r1, global_batch_size=gb)
             else:
-                real_out = tf.cast(self.discriminator(real, training=True), tf.float32)
+                real_out = tf.cast(critic(real), tf.float32)
             fake_out = tf.cast(self.discriminator(fake, training=True), tf.float32)
             if t.loss == "bce":
                 jitter = None, None
@@ -293,7 +301,7 @@ class GanTrainer:
             else:
                 per_example = losses.wgan_d_loss(real_out, fake_out)
                 alpha = self._slice(self._global_noise(step, ALPHA, [gb], "uniform"), local)
-                gp = losses.gradient_penalty(self.discriminator, real, fake, alpha)
+                gp = losses.gradient_penalty(self.discriminator, view(real), fake, alpha)
                 extra["gp"] = tf.nn.compute_average_loss(gp, global_batch_size=gb)
                 per_example += t.gp_weight * gp
             if do_r1:
@@ -344,8 +352,10 @@ class GanTrainer:
             key = (source, *variant)
             if key not in self._blocks:
                 self._blocks[key] = self._make_block(source, *variant)
-            # Padded to CallSize.MAX so that every K up to it shares one trace.
-            betas = [ema_beta(s * gb, gb, t.ema_half_life, t.ema_rampup)
+            # Padded to CallSize.MAX so that every K up to it shares one trace. The EMA moves
+            # once per generator update, i.e. every n_critic steps: each move covers the
+            # n_critic batches D saw since the last, so the half-life counts the run's images.
+            betas = [ema_beta(s * gb, gb * t.n_critic, t.ema_half_life, t.ema_rampup)
                      for s in range(step, step + run)] + [0.0] * (CallSize.MAX - run)
             n, table = self._blocks[key](args, tf.constant(step - first_step),
                                          tf.constant(step, tf.int64), tf.constant(run, tf.int32),
