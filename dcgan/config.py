@@ -47,6 +47,9 @@ class ModelConfig:
     d_norm: str = "batch"  # "batch" | "layer" | "spectral" | "none" (WGAN-GP: not batch)
     output: str = "tanh"  # "tanh" -> data in [-1, 1]; "sigmoid" -> data in [0, 1]
     d_mbstd: int = 0  # minibatch-stddev group size before D's last layer; 0 = off
+    # what reads the stddev channel: "conv" (ProGAN's 3x3 conv + LeakyReLU, so D can relate
+    # variety to content) or "linear" (straight into the logit, as runs before 2026-12)
+    d_mbstd_head: str = "conv"
 
 
 @dataclass
@@ -68,7 +71,7 @@ class TrainConfig:
     gp_weight: float = 10.0  # gradient penalty weight (wgan-gp only)
     r1_gamma: float = 0.0  # R1 penalty gamma/2 E||grad D(real)||^2 on real images; 0 = off
     r1_every: int = 16  # lazy R1: applied every k D steps, scaled by k
-    ema_half_life: int = 0  # EMA generator half-life in images; 0 = no EMA copy
+    ema_half_life: int = 0  # EMA generator half-life in images D sees; 0 = no EMA copy
     ema_rampup: float = 0.05  # half-life capped at this x images seen (warm-up); 0 = none
     checkpoint_every: int = 10  # epochs
     keep_checkpoints: int = 3  # the newest kept; also kept: the best SWD and keep_every
@@ -124,7 +127,11 @@ class Config:
 
     @classmethod
     def from_dict(cls, raw: dict) -> Config:
-        train = dict(raw.get("train", {}))
+        train, model = dict(raw.get("train", {})), dict(raw.get("model", {}))
+        if model and "d_mbstd_head" not in model:
+            # Written before the stddev channel had its own conv: a resumed run keeps the
+            # discriminator its checkpoints were saved from.
+            model["d_mbstd_head"] = "linear"
         if train and "eval_every" not in train:
             # Written before quality evaluation existed: holding rows out now would change
             # the data of a run being resumed, so such runs keep evaluation off.
@@ -132,7 +139,7 @@ class Config:
         try:
             return cls(preset=raw.get("preset", "custom"),
                        data=DataConfig(**raw.get("data", {})),
-                       model=ModelConfig(**raw.get("model", {})),
+                       model=ModelConfig(**model),
                        train=TrainConfig(**train))
         except TypeError as exc:
             raise ConfigError(f"config has an unknown or missing field: {exc}") from None
@@ -165,6 +172,7 @@ class Config:
         _range("g_filters", m.g_filters, 1, 1024)
         _range("d_filters", m.d_filters, 1, 1024)
         _range("d_mbstd", m.d_mbstd, 0, 64)
+        _choice("d_mbstd_head", m.d_mbstd_head, ("conv", "linear"))
         _range("rotation_deg", self.data.rotation_deg, 0.0, 45.0)
         _range("augment_p", self.data.augment_p, 0.0, 1.0)
         _range("ada_target", self.data.ada_target, 0.0, 1.0)

@@ -91,6 +91,18 @@ def test_field_names_are_unique_and_flat():
             "steps_per_epoch", "batch_size", "d_lr"} <= set(names)
 
 
+def test_a_run_written_before_the_stddev_conv_keeps_its_discriminator():
+    config = preset("dcgan").with_overrides(d_mbstd=4)
+    assert config.model.d_mbstd_head == "conv"
+    assert Config.from_json(config.to_json()).model.d_mbstd_head == "conv"
+    old = config.to_dict()
+    del old["model"]["d_mbstd_head"]
+    assert Config.from_dict(old).model.d_mbstd_head == "linear"  # its checkpoints' D
+    assert Config.from_dict({"preset": "x"}).model.d_mbstd_head == "conv"
+    with pytest.raises(ConfigError, match="d_mbstd_head"):
+        config.with_overrides(d_mbstd_head="dense").validate()
+
+
 def test_evaluation_settings_and_configs_from_before_them():
     config = preset("dcgan")
     assert (config.train.eval_every, config.train.eval_images) == (5, 512)

@@ -119,3 +119,21 @@ def test_minibatch_stddev_in_the_discriminator_saves_and_loads(arch, tmp_path):
     d.save(tmp_path / "d.keras")
     loaded = keras.saving.load_model(tmp_path / "d.keras", compile=False, safe_mode=True)
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(d(x)), atol=1e-2)
+
+
+@pytest.mark.parametrize("arch", ["ml241", "dcgan"])
+def test_the_stddev_channel_is_read_by_a_conv_unless_an_older_run_asks_for_the_linear_head(
+        arch):
+    """ProGAN's placement: the stddev channel goes through a 3x3 conv and a LeakyReLU, so
+    D's score can depend on it jointly with the content; the linear head (runs written
+    before) feeds it straight to the logit, where it can only shift every score alike."""
+    cfg = preset(arch).model
+    cfg.d_mbstd = 4
+    d = build_discriminator(cfg)
+    conv = d.get_layer("mbstd_conv")
+    assert conv.input.shape[-1] == d.get_layer("mbstd").input.shape[-1] + 1
+    assert conv.kernel.shape[:2] == (3, 3) and d.get_layer("mbstd_lrelu") is not None
+    cfg.d_mbstd_head = "linear"
+    linear = build_discriminator(cfg)
+    assert "mbstd_conv" not in [layer.name for layer in linear.layers]
+    assert d.count_params() > linear.count_params()

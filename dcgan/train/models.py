@@ -90,7 +90,7 @@ def build_discriminator(cfg: ModelConfig, seed: int = 0, dtype: str = "float32")
             # state size: filters x (32 / 2**i) x (32 / 2**i)
             filters *= 2
         if cfg.d_mbstd:
-            x = MinibatchStddev(cfg.d_mbstd, dtype=dtype, name="mbstd")(x)
+            x = _mbstd(cfg, x, filters // 2, dtype)
         x = layers.Flatten(dtype=dtype, name="flatten")(x)
         dense = SpectralDense if cfg.d_norm == "spectral" else layers.Dense
         logit = dense(1, dtype="float32", name="logit")(x)
@@ -111,12 +111,27 @@ def build_discriminator(cfg: ModelConfig, seed: int = 0, dtype: str = "float32")
         x = layers.LeakyReLU(0.2, dtype=dtype, name=f"block{i}_lrelu")(x)
         # state size: filters x (32 / 2**i) x (32 / 2**i), ending at (8 d_filters) x 4 x 4
     if cfg.d_mbstd:
-        x = MinibatchStddev(cfg.d_mbstd, dtype=dtype, name="mbstd")(x)
-        # state size: (8 d_filters + 1) x 4 x 4
+        x = _mbstd(cfg, x, filters, dtype, init)
+        # state size: 8 d_filters (+ 1 with the linear head) x 4 x 4
     x = _d_conv(cfg, 1, 4, padding="valid", kernel_initializer=init, dtype="float32",
                 name="logit_conv")(x)
     logit = layers.Reshape((1,), dtype="float32", name="logit")(x)
     return keras.Model(image, logit, name="discriminator")
+
+
+def _mbstd(cfg: ModelConfig, x, filters: int, dtype: str, init=None):
+    """The minibatch-stddev channel and what reads it (ModelConfig.d_mbstd_head).
+
+    Straight into a linear logit, the channel (one number per group, the same at every
+    position) can only add a content-independent term to D's score; ProGAN follows it with
+    a 3x3 conv and a nonlinearity, so D can weigh variety against what it sees.
+    """
+    x = MinibatchStddev(cfg.d_mbstd, dtype=dtype, name="mbstd")(x)
+    if cfg.d_mbstd_head == "conv":
+        x = _d_conv(cfg, filters, 3, padding="same", dtype=dtype, name="mbstd_conv",
+                    **({"kernel_initializer": init} if init is not None else {}))(x)
+        x = layers.LeakyReLU(0.2, dtype=dtype, name="mbstd_lrelu")(x)
+    return x
 
 
 @keras.saving.register_keras_serializable(package="dcgan")
