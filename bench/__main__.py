@@ -25,10 +25,16 @@ def main() -> int:
                              "(default 300 / 600; quick 2)")
     parser.add_argument("--contenders", nargs="*", default=None,
                         help="quality: presets and references to compare (with the default "
-                             "preset; default: studio, demo, radford)")
+                             "preset; default: studio, demo, radford); a preset with changed "
+                             "settings: [label=]preset:field=value,field=value")
     parser.add_argument("--scenarios", nargs="*", default=None,
                         choices=["data10k", "small"],
                         help="quality: 10,000 training images and/or 100 (default: both)")
+    parser.add_argument("--dataset", default=None,
+                        help="quality: score on this prepared dataset of the workspace "
+                             "($DCGAN_HOME) instead of the synthetic scenarios")
+    parser.add_argument("--train-images", type=int, default=None,
+                        help="quality --dataset: train on a fixed random subset of this many")
     parser.add_argument("--seed", type=int, default=0,
                         help="quality: training seed of every contender")
     parser.add_argument("--out-dir", type=Path, default=ROOT,
@@ -39,7 +45,8 @@ def main() -> int:
         options = {}
         if name == "quality":
             options = {"seed": args.seed, "contenders": args.contenders,
-                       "scenarios": args.scenarios,
+                       "scenarios": args.scenarios, "dataset": args.dataset,
+                       "train_images": args.train_images,
                        **({"budget": args.budget} if args.budget else {})}
         elif name == "precision" and args.budget:
             options = {"budget": args.budget}

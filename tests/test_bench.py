@@ -192,6 +192,57 @@ def test_quality_bench_subset_scenario_and_seed(tmp_path, monkeypatch):
     assert not any(n.startswith("quality-small.demo_") for n in names)
 
 
+def test_contender_specs_name_a_preset_with_changed_settings():
+    import pytest
+
+    from bench.quality_bench import parse_contender
+
+    assert parse_contender("studio") == ("studio", "studio", {})
+    assert parse_contender("tuned=studio:d_mbstd=4,g-lr=1e-4") == (
+        "tuned", "studio", {"d_mbstd": "4", "g_lr": "1e-4"})
+    assert parse_contender("studio:augment_policy=color") == (
+        "studio:augment_policy=color", "studio", {"augment_policy": "color"})
+    with pytest.raises(ValueError, match="unknown contenders: nope"):
+        parse_contender("x=nope:g_lr=1")
+    with pytest.raises(ValueError, match="'g_lr' is not field=value"):
+        parse_contender("studio:g_lr")
+    with pytest.raises(ValueError, match="a reference takes no settings"):
+        parse_contender("radford:g_lr=1")
+
+
+def test_quality_bench_on_a_prepared_dataset_and_a_subset_of_it(tmp_path, monkeypatch, ws,
+                                                                  tiny_dataset):
+    """--dataset NAME --train-images N: that cache, its own section, the subset's rows only,
+    the changed settings handed to the preset; stand-in contenders as above."""
+    import numpy as np
+    import pytest
+
+    from bench import quality_bench
+
+    seen = []
+
+    def stand_in(name, cache, rows, batch_size, seed=0, overrides=None):
+        seen.append((name, len(rows), overrides))
+        images = np.load(cache, mmap_mode="r")
+        return quality_bench.Contender(name, "preset", 8, 8, lambda: None,
+                                       lambda z: np.asarray(images[:len(z)]), 1e6)
+
+    monkeypatch.setattr(quality_bench, "preset_contender", stand_in)
+    monkeypatch.setattr(quality_bench, "chromium_available", lambda: False)
+    from dcgan.errors import DatasetError
+
+    with pytest.raises(DatasetError, match=r"'nothing' is not prepared.*dcgan prepare nothing"):
+        quality_bench.run(quick=True, out_dir=tmp_path, dataset="nothing")
+    quality_bench.run(quick=True, out_dir=tmp_path, dataset=tiny_dataset, train_images=12,
+                      contenders=["studio", "wide=studio:g_filters=96"])
+    assert seen == [("studio", 12, {}), ("studio", 12, {"g_filters": "96"})]
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    body = text.split("<!-- bench:quality-tiny-12 -->")[1]
+    assert "the prepared dataset `tiny` (center crop), a fixed random subset of 12" in body
+    assert "| wide |" in body and "colour distance <= 2x its floor" in body
+    assert (tmp_path / "docs/images/quality/quality-tiny-12-wide.png").is_file()
+
+
 def test_quick_projection_bench(tmp_path):
     quick_bench(tmp_path, "--only", "projection", timeout=600)
     text = (tmp_path / "BENCHMARKS.md").read_text()
