@@ -18,7 +18,10 @@ few photos of each set (or, without the sets, the test photo of the astronaut) a
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -178,10 +181,25 @@ def framing(manifest: dict, zoom: float, crop_side: float | None = None) -> dict
             "celeba64": float(np.median(theirs)) if theirs else None}
 
 
+def startup_seconds() -> float:
+    """What a fresh process pays once before its first face: importing TensorFlow and
+    building MTCNN's networks (the speed figures below are of a process past that)."""
+    code = ("import time; t = time.perf_counter(); "
+            "from dcgan.data.faces import shared_finder; shared_finder(); "
+            "print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def speed(home: Path, photos: list[Image.Image], per_size: int) -> dict[int, float]:
-    """Section 3: photos/s of prepare --crop face, by photo width (one face per photo)."""
+    """Section 3: photos/s of prepare --crop face, by photo width (one face per photo), in
+    this process (TensorFlow and the face finder loaded, as in the app)."""
+    from dcgan.data.faces import shared_finder
     from dcgan.data.prepare import prepare_dataset
     from dcgan.workspace import Workspace
+
+    shared_finder()
 
     ws = Workspace(home)
     rng = np.random.default_rng(7)
@@ -283,10 +301,15 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
     rates = speed(home, all_photos, per_size)
     for side, rate in rates.items():
         report.figure(f"prepare_face_photos_per_s_{side}px", rate, "photos/s")
+    startup = startup_seconds()
+    report.figure("face_finder_startup_s", startup, "s")
     report.lines += [
         *lines,
         f"`prepare --crop face` of photos with one face each ({per_size} per size, the "
-        "machine's cores): " + ", ".join(f"{side} px wide **{rate:.1f} photos/s**"
-                                        for side, rate in rates.items()) + " (goal 10 at 1024)."]
+        "machine's cores, in a process that has loaded TensorFlow and the face finder, as "
+        "the app has after its first use): " + ", ".join(
+            f"{side} px wide **{rate:.1f} photos/s**" for side, rate in rates.items())
+        + f" (goal 10 at 1024). A fresh `python -m dcgan prepare` pays **{startup:.1f} s** "
+        "once before its first face (importing TensorFlow, building the networks)."]
     report.write()
     return report

@@ -288,6 +288,7 @@ def test_quick_faces_bench_on_the_shared_sets_or_says_they_are_missing(tmp_path)
                json.loads((tmp_path / "bench/results.json").read_text())}
     for side in (512, 1024, 2048):
         assert results[f"faces.prepare_face_photos_per_s_{side}px"] > 0
+    assert results["faces.face_finder_startup_s"] > 0
     text = (tmp_path / "BENCHMARKS.md").read_text()
     present = [key for key, (name, _) in SETS.items() if (SHARED / name).is_file()]
     if not present:

@@ -5,6 +5,7 @@ doubled or EXIF-rotated, comes out aligned the same; skips say why."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -159,9 +160,8 @@ def test_prepare_records_each_face_and_every_skip_with_its_reason(ws, photo):
     folder = ws.dataset_dir("mine")
     folder.mkdir(parents=True)
     (folder / "astronaut.jpg").write_bytes(jpeg_bytes(photo))
-    two = on_canvas(photo, 256, (0, 0)).resize((600, 300))
+    two = on_canvas(photo.resize((128, 128)), 600, (400, 100)).crop((0, 0, 600, 300))
     two.paste(photo, (20, 20))
-    two.paste(photo.resize((128, 128)), (400, 100))
     (folder / "group.jpg").write_bytes(jpeg_bytes(two))
     tiny = on_canvas(photo.resize((64, 64)), 320, (120, 100))
     (folder / "tiny.jpg").write_bytes(jpeg_bytes(tiny))
@@ -189,6 +189,36 @@ def test_prepare_records_each_face_and_every_skip_with_its_reason(ws, photo):
     assert not largest.up_to_date and largest.count == 4
     assert json.loads((ws.cache_dir("mine") / "manifest.json").read_text())[
         "settings"]["faces"] == "largest"
+
+
+def test_face_crops_in_two_threads_and_two_processes_match_one(ws, photo, monkeypatch):
+    """The threads share one finder, the processes have one each: same images, same
+    manifest, progress to the end."""
+    folder = ws.dataset_dir("pair")
+    folder.mkdir(parents=True)
+    for i, angle in enumerate((0, 10, -10, 20, 0, 5)):
+        turned = on_canvas(photo.rotate(angle, resample=Image.Resampling.BICUBIC), 320,
+                           (30 + 5 * i, 40), seed=i)
+        (folder / f"p{i}.jpg").write_bytes(jpeg_bytes(turned))
+    (folder / "wall.png").write_bytes(image_bytes(9, size=(120, 90)))
+    prepare_dataset(ws, "pair", workers=1)
+    serial, serial_manifest = load_cache(ws, "pair")
+    serial = np.array(serial)
+    shutil.rmtree(ws.cache_dir("pair"))
+    seen = []
+    prepare_dataset(ws, "pair", workers=2, progress_fn=lambda d, t: seen.append((d, t)))
+    threaded, manifest = load_cache(ws, "pair")
+    assert np.array_equal(np.array(threaded), serial) and serial.shape[0] == 6
+    assert manifest["images"] == serial_manifest["images"]
+    assert manifest["skipped"] == serial_manifest["skipped"] and seen[-1] == (7, 7)
+    from dcgan.data import prepare
+
+    monkeypatch.setattr(prepare, "PARALLEL_MIN_FILES", 4)  # as a large dataset would
+    shutil.rmtree(ws.cache_dir("pair"))
+    prepare_dataset(ws, "pair", workers=2)
+    processes, manifest = load_cache(ws, "pair")
+    assert np.array_equal(np.array(processes), serial)
+    assert manifest["images"] == serial_manifest["images"]
 
 
 def test_the_builtin_portraits_keep_the_centre_crop_and_a_dataset_of_no_faces_says_why(ws):

@@ -31,10 +31,11 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
-DETECT_SIDE = 640  # detection's copy of the photo: longer side at most this
-REFINE_FACE = 120  # the refining pass sees the face about this wide
+DETECT_SIDE = 512  # detection's copy of the photo: longer side at most this
+REFINE_FACE = 80  # the refining pass sees the face about this wide
 REFINE_ZOOM = 0.7  # ... in a square this much larger than FFHQ's (zoom 1)
 TTA_SIZES = (0.92, 1.0, 1.08)  # box sizes ONet reads the landmarks in (and their mirrors)
+REFINE_ROUNDS = 2  # the second reads again in the boxes the first regressed
 MARGIN = 0.3  # a photo with no face found is tried again framed by this much of its side
 DEFAULT_ZOOM = 1.4  # CelebA-64's framing (docs/DECISIONS.md, "Face crops")
 MIN_FACE = 40  # source pixels: a smaller face's box is "face-too-small"
@@ -249,7 +250,8 @@ class FaceFinder:
         rows = self._onet(np.stack(views), boxes)
         if rows is None:
             return None
-        rows = self._onet(np.stack(views), [_squared(r["box"]) for r in rows]) or rows
+        for _ in range(REFINE_ROUNDS - 1):
+            rows = self._onet(np.stack(views), [_squared(r["box"]) for r in rows]) or rows
         swap = {"left_eye": "right_eye", "right_eye": "left_eye", "nose": "nose",
                 "mouth_left": "mouth_right", "mouth_right": "mouth_left"}
         n = len(TTA_SIZES)

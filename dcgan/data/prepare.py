@@ -32,8 +32,10 @@ from dcgan.parallel import map_in_processes, one_blas_thread
 from dcgan.workspace import Workspace
 
 CACHE_VERSION = 2  # 2: an entry per image (a photo may give several faces)
-# Below these a process pool costs more than it saves (face workers load TensorFlow).
-PARALLEL_MIN_FILES = {"center": 400, "face": 48}
+# From this many files on, worker processes (each importing what it needs once) beat
+# threads: for face crops ~5 s of TensorFlow and MTCNN per worker, paid back after a few
+# hundred photos (docs/DECISIONS.md, "Face crops"); below it faces run in threads.
+PARALLEL_MIN_FILES = 400
 CROPS = ("auto", "center", "face")
 ProgressFn = Callable[[int, int], None]
 
@@ -82,14 +84,14 @@ def _process_one(path: str, size: int, face: FaceCrop | None) -> dict:
     return entry
 
 
-def _process_chunk(args: tuple[list[str], int, FaceCrop | None, int]
+def _process_chunk(args: tuple[list[str], int, FaceCrop | None]
                    ) -> tuple[list[dict], np.ndarray]:
     """Process files in a worker; pixels come back as one array (one pickle, not many)."""
-    paths, size, face, threads = args
+    paths, size, face = args
     if face is not None:
         from dcgan.data.faces import limit_threads
 
-        limit_threads(threads)
+        limit_threads(1)  # one worker per core
     with one_blas_thread():
         entries = [_process_one(p, size, face) for p in paths]
     pixels = [e.pop("pixels") for e in entries if "pixels" in e]
@@ -130,7 +132,30 @@ def _load_previous(cache_dir: Path, settings: dict) -> tuple[dict, np.ndarray | 
 
 def _compute(paths: list[str], size: int, face: FaceCrop | None, workers: int,
              progress_fn: ProgressFn | None, total: int, done: int) -> list[dict]:
-    if workers <= 1 or len(paths) < PARALLEL_MIN_FILES["face" if face else "center"]:
+    """Every file's _process_one result, in order.
+
+    Large datasets (PARALLEL_MIN_FILES and more) go to a pool of worker processes. Fewer
+    face photos run in `workers` threads of this process sharing one face finder: MTCNN's
+    compiled networks, JPEG decoding and resampling release the GIL, and no worker has to
+    import TensorFlow and build the networks first (~5 s, a third of preparing 120
+    photos); docs/DECISIONS.md, "Face crops".
+    """
+    parallel = workers > 1 and len(paths) >= PARALLEL_MIN_FILES
+    if face is not None and workers > 1 and len(paths) > 1 and not parallel:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from dcgan.data.faces import shared_finder
+
+        shared_finder()  # built once, before the threads share it
+        results = []
+        with one_blas_thread(), ThreadPoolExecutor(workers) as pool:
+            for entry in pool.map(lambda p: _process_one(p, size, face), paths):
+                results.append(entry)
+                done += 1
+                if progress_fn and (done % 4 == 0 or done == total):
+                    progress_fn(done, total)
+        return results
+    if not parallel:
         results = []
         with one_blas_thread():
             for p in paths:
@@ -140,7 +165,7 @@ def _compute(paths: list[str], size: int, face: FaceCrop | None, workers: int,
                     progress_fn(done, total)
         return results
     chunk = max(4 if face else 16, min(256, len(paths) // (workers * 8)))
-    jobs = [(paths[i:i + chunk], size, face, 1) for i in range(0, len(paths), chunk)]
+    jobs = [(paths[i:i + chunk], size, face) for i in range(0, len(paths), chunk)]
     results = []
     for entries, block in map_in_processes(_process_chunk, jobs, workers):
         start = 0
