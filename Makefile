@@ -32,7 +32,7 @@ $(VENV)/.dev: $(VENV)/.run-$(GPU) requirements-dev.txt
 	@touch $@
 
 run: $(VENV)/.run-$(GPU)
-	$(PY) -m dcgan bootstrap
+	$(PY) -m dcgan bootstrap --address $(ADDRESS)
 	@echo "DCGAN Portrait Studio: http://localhost:$(PORT)  (workspace: $(DCGAN_HOME); stop with Ctrl+C)"
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS) \
 		--server.headless true

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 from dcgan.config import DEFAULT_PRESET
@@ -47,8 +49,6 @@ LINE_EVERY_S = 5.0
 
 
 def _line_progress(desc: str, unit: str) -> tuple[Callable[[int, int], None], Callable]:
-    import time
-
     start = time.monotonic()
     state = {"last": start, "done": 0, "total": 0, "printed": -1}
 
@@ -140,7 +140,16 @@ def cmd_datasets(args: argparse.Namespace, ws: Workspace) -> int:
 
 
 def cmd_bootstrap(args: argparse.Namespace, ws: Workspace) -> int:
-    """Make sure the built-in dataset exists and is prepared (used by `make run`)."""
+    """Make sure the built-in dataset exists and is prepared (used by `make run`); with
+    --address, first refuse to serve beyond localhost without sign-in (no app starts)."""
+    if args.address is not None:
+        from dcgan.runs.classroom import auth_configured_in, secrets_files, serve_mode
+
+        mode = serve_mode(args.address, auth_configured_in(secrets_files()))
+        print(f"serving on {args.address}: " + {
+            "local": "this machine only, no sign-in",
+            "class": "a class, with sign-in (README \"Serving a class\")",
+            "trusted": "beyond this machine WITHOUT sign-in (DCGAN_TRUSTED_NETWORK=1)"}[mode])
     ws.ensure()
     result = ensure_builtin_dataset(ws, args.count, lambda: print(
         f"creating the built-in dataset {BUILTIN_DATASET} ({args.count} portraits)..."))
@@ -194,6 +203,8 @@ def _train_config(args: argparse.Namespace, ws: Workspace):
 def cmd_train(args: argparse.Namespace, ws: Workspace) -> int:
     import signal
 
+    from dcgan.runs.classroom import MINUTES_ENV, after_job
+    from dcgan.runs.folder import update_status
     from dcgan.runs.jobs import hold_job_lock, stop_requested
     from dcgan.train.loop import run_training
 
@@ -201,6 +212,9 @@ def cmd_train(args: argparse.Namespace, ws: Workspace) -> int:
     signals: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: checkpoint, then exit
         signal.signal(sig, lambda number, _frame: signals.append(number))
+    # A served class's limit of minutes per run (set by its queue when it starts the job).
+    minutes = float(os.environ.get(MINUTES_ENV) or 0)
+    deadline = time.monotonic() + minutes * 60 if minutes else float("inf")
     with hold_job_lock(run_dir):
         print(f"run {run_dir}", flush=True)
         bar = None
@@ -219,10 +233,15 @@ def cmd_train(args: argparse.Namespace, ws: Workspace) -> int:
                 bar.refresh()
 
         state = run_training(config, run_dir, progress,
-                             lambda: bool(signals) or stop_requested(run_dir))
+                             lambda: bool(signals) or stop_requested(run_dir)
+                             or time.monotonic() > deadline)
         if bar is not None:
             bar.close()
+        if state == "stopped" and time.monotonic() > deadline:
+            update_status(run_dir, note=f"stopped at the class's limit of {minutes:g} "
+                                        "minutes per run (Resume queues it again)")
     (run_dir / "STOP").unlink(missing_ok=True)
+    after_job(run_dir)  # in a served class: free the device for the next job in turn
     print(f"{run_dir.name}: {state}")
     if state == "diverged":
         from dcgan.runs.folder import read_status
@@ -249,9 +268,6 @@ def cmd_generate(args: argparse.Namespace, ws: Workspace) -> int:
 
 def cmd_estimate(args: argparse.Namespace, ws: Workspace) -> int:
     """Time a few train steps of a config on this machine; prints one JSON line."""
-    import json
-    import time
-
     import tensorflow as tf
 
     from dcgan.config import preset
@@ -559,6 +575,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=BUILTIN_COUNT, help="number of portraits")
     p.add_argument("--skip-speed", action="store_true",
                    help="do not time the default settings' train step")
+    p.add_argument("--address", default=None,
+                   help="the address the app will serve on: refuse (exit 2) if it is beyond "
+                        "localhost without sign-in or DCGAN_TRUSTED_NETWORK=1")
     p.set_defaults(func=cmd_bootstrap)
     return parser
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,19 +59,22 @@ class RunningApp:
 
 @contextlib.contextmanager
 def running_app(home: Path, log: Path | None = None, env: dict[str, str] | None = None,
-                timeout: float = 120) -> Iterator[RunningApp]:
+                timeout: float = 120, port: int | None = None,
+                args: Sequence[str] = ()) -> Iterator[RunningApp]:
     """The app serving workspace `home` on 127.0.0.1 until the block ends (then SIGTERM to
     its process group), with `env` added to this process's environment (less any
-    DCGAN_ALLOWED_ROOTS of ours). Its output goes to `log` (else nowhere); RuntimeError with
-    the log's end if it exits or is not healthy within `timeout` seconds."""
-    port = free_port()
+    DCGAN_ALLOWED_ROOTS of ours) and `args` to streamlit's (e.g. --secrets.files). Its output
+    goes to `log` (else nowhere); RuntimeError with the log's end if it exits or is not
+    healthy within `timeout` seconds."""
+    port = port or free_port()
     inherited = {k: v for k, v in os.environ.items() if k != "DCGAN_ALLOWED_ROOTS"}
     env = {**inherited, "DCGAN_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     with open(log or os.devnull, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+             *args],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             app = RunningApp(process, f"http://127.0.0.1:{port}")

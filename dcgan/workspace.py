@@ -118,8 +118,15 @@ class Workspace:
             )
         return infos
 
+    def is_shared(self, name: str) -> bool:
+        """A dataset linked in read-only from a served class's shared workspace."""
+        return self.dataset_dir(name).is_symlink() or self.cache_dir(name).is_symlink()
+
     def delete_dataset(self, name: str) -> None:
         """Remove a dataset's source folder and its cache; missing parts are ignored."""
+        if self.is_shared(name):
+            raise DatasetError(f"dataset {name!r} is shared by the whole class: it cannot "
+                               "be deleted")
         for folder in (self.dataset_dir(name), self.cache_dir(name)):
             if folder.is_dir():
                 shutil.rmtree(folder)

@@ -5,12 +5,17 @@ Only modules that do not import TensorFlow are imported here (the pages load in 
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from dcgan.errors import DcganError
+from dcgan.runs import classroom
+from dcgan.runs.classroom import ClassSettings, Person
 from dcgan.workspace import Workspace
 
 
@@ -46,16 +51,126 @@ LINKS = (("pages/home.py", "Home", ":material/home:"),
          ("pages/explore.py", "Explore", ":material/face:"))
 
 
+CLASS_LINK = ("pages/classroom.py", "Class", ":material/school:")
+DISPATCH_EVERY_S = 2.0
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How this session is served (dcgan.runs.classroom): "local", "trusted" or "class";
+    in a class, who is signed in, their own workspace and the class's settings."""
+
+    mode: str
+    shared: Workspace  # $DCGAN_HOME
+    ws: Workspace  # this session's workspace: the person's own in a class
+    person: Person | None = None
+    settings: ClassSettings | None = None
+    teacher: bool = False
+
+
+def _auth_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except (FileNotFoundError, OSError, ValueError):  # no or unreadable secrets.toml
+        return False
+    except Exception as exc:  # StreamlitSecretNotFoundError and kin
+        if "secret" in type(exc).__name__.lower():
+            return False
+        raise
+
+
+def class_settings(shared: Workspace) -> ClassSettings:
+    """The `[class]` table of secrets.toml with the limits a teacher set on the Class page
+    (class/limits.json) over it."""
+    from dcgan.runs.folder import read_json
+
+    try:
+        raw = dict(st.secrets.get("class", {}))
+    except Exception:  # no secrets file: defaults
+        raw = {}
+    raw.update(read_json(shared.root / classroom.CLASS_DIR / "limits.json", {}) or {})
+    raw["teachers"] = list(raw.get("teachers", []))
+    return ClassSettings.from_dict(raw)
+
+
+@st.cache_resource(show_spinner=False)
+def _dispatcher(shared_root: str) -> threading.Thread:
+    """One thread per server process that moves the device queue every few seconds (jobs
+    also start the next one as they exit; this covers crashes and a restarted server)."""
+    shared = Workspace(Path(shared_root))
+
+    def loop() -> None:
+        while True:
+            try:
+                classroom.dispatch(shared, class_settings(shared))
+            except Exception as exc:  # keep the queue moving; say why in the server's log
+                print(f"device queue: {type(exc).__name__}: {exc}", flush=True)
+            time.sleep(DISPATCH_EVERY_S)
+
+    thread = threading.Thread(target=loop, name="device-queue", daemon=True)
+    thread.start()
+    return thread
+
+
+def serving() -> Serving:
+    """This session's Serving, deciding the mode (refusing to serve beyond localhost without
+    sign-in) and signing the person in when the app serves a class; stops the page until
+    they have."""
+    shared = Workspace.from_env().ensure()
+    try:
+        mode = classroom.serve_mode(st.get_option("server.address"), _auth_configured())
+    except DcganError as exc:
+        st.error(str(exc))
+        st.stop()
+    if mode != "class":
+        return Serving(mode, shared, shared)
+    if not st.user.is_logged_in:
+        st.title("DCGAN Portrait Studio")
+        st.markdown("This app is served to a class: sign in to get your own datasets, "
+                    "runs and generators.")
+        if st.button("Sign in", type="primary", key="sign_in"):
+            st.login()
+        st.stop()
+    person = Person(str(st.user.get("iss") or ""), str(st.user.get("sub") or ""),
+                    st.user.get("email"), st.user.get("name"))
+    if not person.issuer or not person.subject:
+        st.error("The identity provider's answer has no issuer or subject: ask your "
+                 "teacher to check the sign-in configuration.")
+        st.stop()
+    settings = class_settings(shared)
+    _dispatcher(str(shared.root))
+    return Serving(mode, shared, classroom.person_workspace(shared, person), person,
+                   settings, settings.is_teacher(person))
+
+
 def workspace() -> Workspace:
-    """The workspace, created if missing; also draws the sidebar's page links."""
+    """This session's workspace (created if missing; a signed-in person's own when the app
+    serves a class); also draws the sidebar: page links, who is signed in."""
+    served = serving()
+    st.session_state["_serving"] = served
     with st.sidebar:
         st.markdown("### DCGAN Portrait Studio")
-        for path, label, icon in LINKS:
+        links = [*LINKS, CLASS_LINK] if served.teacher else LINKS
+        for path, label, icon in links:
             try:
                 st.page_link(path, label=label, icon=icon)
             except StreamlitPageNotFoundError:
                 break  # a page run on its own (AppTest): no navigation to link to
-    return Workspace.from_env().ensure()
+        if served.person is not None:
+            st.caption(f"Signed in as **{served.person.label}**"
+                       + (" (teacher)" if served.teacher else ""))
+            if st.button("Sign out", key="sign_out"):
+                st.logout()
+    return served.ws
+
+
+def current_serving() -> Serving:
+    """The Serving that workspace() decided for this run of the page."""
+    served = st.session_state.get("_serving")
+    if served is None:
+        workspace()
+        served = st.session_state["_serving"]
+    return served
 
 
 def show_error(exc: Exception, what_next: str = "") -> None:

@@ -19,8 +19,9 @@ from dcgan.data.ingest import ImportLimits, import_files, import_folder, import_
 from dcgan.data.prepare import prepare_dataset, resolve_crop
 from dcgan.data.synthetic import generate_dataset
 from dcgan.errors import DcganError
+from dcgan.runs import classroom
 from dcgan.workspace import allowed_roots, check_name
-from pages.common import rerun_with, show_error, show_flash, workspace
+from pages.common import current_serving, rerun_with, show_error, show_flash, workspace
 
 MiB = 1024 * 1024
 LIMITS = ImportLimits()
@@ -118,6 +119,9 @@ with folder:
     if st.button("Import folder", type="primary", disabled=not path,
                  key="dataset_folder_go") and _valid_name(name):
         try:
+            served = current_serving()
+            if served.mode == "class":  # never another person's workspace
+                classroom.check_folder(served.shared, ws, path)
             report = import_folder(ws, path, name, from_app=True, limits=LIMITS,
                                    progress_fn=_progress("Importing"))
             _after_import(name, report, "folder")

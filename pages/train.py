@@ -30,6 +30,7 @@ from dcgan.data.prepare import cached_count
 from dcgan.errors import DcganError
 from dcgan.explore.export import progress_gif
 from dcgan.quality.metrics import describe
+from dcgan.runs import classroom
 from dcgan.runs.folder import MetricsTail, disk_bytes, read_json, read_metrics, read_status
 from dcgan.runs.jobs import (
     JobRunning,
@@ -44,6 +45,7 @@ from dcgan.system import SPEED_FILE, measure_speed
 from dcgan.train.checkpoints import CKPT_RE, checkpoint_epoch, list_checkpoints
 from dcgan.train.health import run_warnings
 from pages.common import (
+    current_serving,
     image_bytes,
     rerun_with,
     show_error,
@@ -198,20 +200,34 @@ with st.expander("New run", expanded=running is None):
                        f"preset's defaults an epoch of {dataset} takes about "
                        f"{steps * measured['seconds_per_step'] / 60:.1f} min (measured at start)."
                        " Estimate speed times your settings.")
+    served = current_serving()
+    in_class = served.mode == "class"  # runs wait their turn in the class's device queue
     if c1.button("Start", type="primary", key="train_start",
-                 disabled=running is not None or not dataset,
-                 help="one job at a time: stop the running job first" if running else None):
+                 disabled=(running is not None and not in_class) or not dataset,
+                 help="one job at a time: stop the running job first"
+                 if running and not in_class else None):
         config = _config()
         if config:
             try:
                 with st.spinner("Starting the training job..."):
-                    run_dir = start_job(ws, config, run_name or None)
+                    if in_class:
+                        run_dir = classroom.submit_job(served.shared, ws, served.person.id,
+                                                       config, served.settings,
+                                                       run_name or None)
+                    else:
+                        run_dir = start_job(ws, config, run_name or None)
                 st.session_state["train_run"] = run_dir.name
                 st.rerun()
             except JobRunning as exc:  # e.g. a double click: the first click's job runs
                 rerun_with(f"{exc}. Showing it below.", "start", "warning")
             except DcganError as exc:
                 show_error(exc)
+    if in_class:
+        st.caption(f"This app serves a class: runs take turns on the device "
+                   f"({served.settings.device_slots()} at a time, round robin between "
+                   f"people); limits per person: {served.settings.max_queued} waiting runs, "
+                   f"{served.settings.max_disk_mb:,} MB, {served.settings.max_epochs} epochs "
+                   f"and {served.settings.max_minutes} minutes per run.")
     show_flash("start")
 
 # --- runs -----------------------------------------------------------------------------------
@@ -401,15 +417,23 @@ def status_view() -> None:
     if status.get("device"):
         st.caption(device_line(status))
     alive = state in ALIVE
+    served = current_serving()
     if c4.button("Stop", key="train_stop", disabled=not alive or state == "stopping"):
-        stop_job(run_dir)
+        if served.mode == "class":
+            classroom.stop_run(served.shared, served.settings, run_dir)
+        else:
+            stop_job(run_dir)
         st.rerun(scope="fragment")  # shows "stopping" at once
     if c4.button("Resume", key="train_resume",
                  disabled=alive or state not in ("stopped", "crashed", "failed")):
         try:
-            resume_job(ws, run_dir)
+            if served.mode == "class":
+                classroom.resubmit_job(served.shared, ws, served.person.id, run_dir,
+                                       served.settings)
+            else:
+                resume_job(ws, run_dir)
             st.rerun(scope="app")
-        except DcganError as exc:  # e.g. another run's job started meanwhile: say why
+        except DcganError as exc:  # e.g. another job started: why
             st.session_state["train_notice"] = (str(exc), time.time() + 15)
     notice = st.session_state.get("train_notice")
     if notice and time.time() < notice[1]:  # kept across the fragment's refreshes
@@ -417,6 +441,10 @@ def status_view() -> None:
     if state == "stopping":
         st.info("Stopping: the job saves a checkpoint and exits; Resume is enabled once it "
                 "has (a few seconds).")
+    if served.mode == "class" and status.get("waiting"):
+        st.info(classroom.waiting_text(served.shared, served.settings, run_dir))
+    if status.get("note"):
+        st.caption(status["note"])
     if state == "crashed":
         st.warning("The job is gone (killed or crashed) before finishing: Resume continues "
                    "from its last checkpoint.")

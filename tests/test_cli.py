@@ -280,3 +280,19 @@ def test_prepare_finds_faces_in_imported_photos(tmp_path):
     assert manifest["skipped"][0]["reason"] == "no-face"
     bad = dcgan("prepare", "mine", "--face-zoom", "9", home=home)
     assert bad.returncode == 2 and "--face-zoom: 9 is out of range" in bad.stderr
+
+
+def test_bootstrap_refuses_to_serve_beyond_localhost_without_sign_in(tmp_path):
+    home = tmp_path / "home"
+    refused = dcgan("bootstrap", "--address", "0.0.0.0", "--count", "8", "--skip-speed",
+                    home=home, env={"DCGAN_TRUSTED_NETWORK": "", "HOME": str(tmp_path)})
+    assert refused.returncode == 2
+    assert "served on 0.0.0.0, beyond this machine, without sign-in" in refused.stderr
+    assert not (home / "DATA").exists()  # nothing made: `make run` stops before the app
+    trusted = dcgan("bootstrap", "--address", "0.0.0.0", "--count", "8", "--skip-speed",
+                    home=home, env={"DCGAN_TRUSTED_NETWORK": "1", "HOME": str(tmp_path)})
+    assert trusted.returncode == 0, trusted.stderr
+    assert "beyond this machine WITHOUT sign-in" in trusted.stdout
+    local = dcgan("bootstrap", "--address", "localhost", "--count", "8", "--skip-speed",
+                  home=home, env={"HOME": str(tmp_path)})
+    assert "this machine only, no sign-in" in local.stdout

@@ -245,6 +245,9 @@ def prepare_dataset(workspace: Workspace, name: str, *, size: int = 64, crop: st
         return PrepareResult(previous["count"], 0, previous["count"], len(old_skipped),
                              len(previous.get("duplicates", [])), True, cache_dir, crop)
 
+    if workspace.is_shared(name):
+        raise DatasetError(f"dataset {name!r} is shared by the whole class and kept as it "
+                           "is: import your own copy to prepare it another way")
     workers = workers or os.cpu_count() or 1
     computed = _compute([str(source_dir / rel) for rel in todo], size, face, workers,
                         progress_fn, len(files), len(files) - len(todo))

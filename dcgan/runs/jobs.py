@@ -76,7 +76,8 @@ def job_state(run_dir: Path) -> str:
     alive = job_alive(run_dir)
     if state in ACTIVE and not alive:
         young = time.time() - float(status.get("queued_at", 0)) < QUEUED_GRACE_S
-        if not (state == "queued" and young):
+        waiting = bool(status.get("waiting"))  # in a served class's device queue
+        if not (state == "queued" and (young or waiting)):
             return "crashed"
     if alive and (state not in ACTIVE or stop_requested(run_dir)):
         return "stopping"
@@ -100,12 +101,18 @@ def _launch_lock(ws: Workspace) -> Iterator[None]:
         os.close(fd)
 
 
-def _spawn(ws: Workspace, run_dir: Path, timeout_s: float) -> None:
-    """Start the detached job and wait until it holds the run's lock (or has exited)."""
+def spawn_job(ws: Workspace, run_dir: Path, timeout_s: float = 120.0,
+              extra_env: dict[str, str] | None = None) -> None:
+    """Start the detached job and wait until it holds the run's lock (or has exited).
+
+    No check of other jobs: start_job and resume_job hold the launch lock and allow one job
+    per workspace; a served class's queue (dcgan.runs.classroom) decides for itself."""
     (run_dir / STOP_NAME).unlink(missing_ok=True)
-    update_status(run_dir, state="queued", queued_at=time.time(), error=None)
+    update_status(run_dir, state="queued", queued_at=time.time(), error=None, waiting=False,
+                  note=None)
     env = {**os.environ, "DCGAN_HOME": str(ws.root), "PYTHONUNBUFFERED": "1",
-           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "1")}
+           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "1"),
+           **(extra_env or {})}
     with open(run_dir / "train.log", "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "dcgan", "train", "--run", str(run_dir), "--no-progress"],
@@ -142,7 +149,7 @@ def start_job(ws: Workspace, config: Config, run_name: str | None = None,
         if busy is not None:
             raise JobRunning(f"run {busy.name} is training: stop it first (one job at a time)")
         run_dir = create_run(ws, config, run_name)
-        _spawn(ws, run_dir, timeout_s)
+        spawn_job(ws, run_dir, timeout_s)
     return run_dir
 
 
@@ -161,7 +168,7 @@ def resume_job(ws: Workspace, run_dir: Path, timeout_s: float = 120.0) -> Path:
         busy = active_run(ws)
         if busy is not None:
             raise JobRunning(f"run {busy.name} is training: stop it first (one job at a time)")
-        _spawn(ws, run_dir, timeout_s)
+        spawn_job(ws, run_dir, timeout_s)
     return run_dir
 
 

@@ -63,6 +63,19 @@ def set_number(page, label: str, value) -> None:
     settle(page)
 
 
+def create_synthetic(page, base: str, name: str, count: int = 64) -> None:
+    """The Dataset page's built-in synthetic portraits, `count` of them named `name`."""
+    page.goto(f"{base}/dataset")
+    settle(page)
+    field = visible(page.get_by_label("Name", exact=True))
+    field.fill(name)
+    field.press("Enter")
+    set_number(page, "Portraits", count)
+    page.get_by_role("button", name="Create the synthetic portraits").click()
+    page.get_by_text(f"{count} portraits created and prepared").wait_for(timeout=120_000)
+    settle(page)
+
+
 def test_home_page(app_server, page):
     base, _ = app_server
     page.goto(base)
@@ -76,15 +89,7 @@ def test_home_page(app_server, page):
 def test_dataset_then_train_stop_resume(app_server, page, tmp_path):
     base, home = app_server
     # 1. The built-in synthetic portraits from the Dataset page.
-    page.goto(f"{base}/dataset")
-    settle(page)
-    name = visible(page.get_by_label("Name", exact=True))
-    name.fill("e2e-faces")
-    name.press("Enter")
-    set_number(page, "Portraits", 64)
-    page.get_by_role("button", name="Create the synthetic portraits").click()
-    page.get_by_text("64 portraits created and prepared").wait_for(timeout=120_000)
-    settle(page)
+    create_synthetic(page, base, "e2e-faces")
 
     # 2. A zip with one corrupt file: imported, and the bad file reported.
     buf = io.BytesIO()
