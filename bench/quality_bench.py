@@ -68,19 +68,25 @@ class Contender:
 
 def parse_contender(spec: str) -> tuple[str, str, dict[str, str]]:
     """"[label=]base[:field=value,...]" -> (label, base, overrides); the label defaults to
-    the whole spec. Overrides are for presets only; values stay strings (the config coerces)."""
+    the whole spec. A value may itself be a list (augment_policy=color,translation: items
+    without "=" continue the value before). Overrides are for presets only; values stay
+    strings (the config coerces)."""
     head, _, settings = spec.partition(":")
     label, named, base = head.partition("=")
     if not named:
         label, base = spec, head
     if base not in PRESETS and base not in REFERENCES:
         raise ValueError(f"unknown contenders: {base}")
-    overrides = {}
+    overrides, key = {}, None
     for item in filter(None, settings.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq or not key:
+        name, eq, value = item.partition("=")
+        if eq and name:
+            key = name.replace("-", "_")
+            overrides[key] = value
+        elif key is not None:  # a list value goes on: augment_policy=color,translation
+            overrides[key] += f",{item}"
+        else:
             raise ValueError(f"contender {spec!r}: {item!r} is not field=value")
-        overrides[key.replace("-", "_")] = value
     if overrides and base in REFERENCES:
         raise ValueError(f"contender {spec!r}: a reference takes no settings")
     return label, base, overrides

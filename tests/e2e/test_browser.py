@@ -76,6 +76,20 @@ def create_synthetic(page, base: str, name: str, count: int = 64) -> None:
     settle(page)
 
 
+def fill_tiny_run(page, base: str, epochs: int, quality_every: int) -> None:
+    """The Train page's form for a tiny real run (8 filters, 2 steps an epoch)."""
+    page.goto(f"{base}/train")
+    settle(page)
+    for label, value in (("Epochs", epochs), ("Batch size", 8),
+                         ("Steps per epoch (0 = all data)", 2),
+                         ("Checkpoint every (epochs)", 5)):
+        set_number(page, label, value)
+    page.get_by_text("Model and optimisation").click()
+    set_number(page, "G filters (last stage)", 8)
+    set_number(page, "D filters (first stage)", 8)
+    set_number(page, "Quality check every (epochs, 0 = off)", quality_every)
+
+
 def test_home_page(app_server, page):
     base, _ = app_server
     page.goto(base)
@@ -110,16 +124,7 @@ def test_dataset_then_train_stop_resume(app_server, page, tmp_path):
     shot(page, "dataset")
 
     # 3. A tiny real training run from the Train page.
-    page.goto(f"{base}/train")
-    settle(page)
-    for label, value in (("Epochs", 400), ("Batch size", 8),
-                         ("Steps per epoch (0 = all data)", 2),
-                         ("Checkpoint every (epochs)", 5)):
-        set_number(page, label, value)
-    page.get_by_text("Model and optimisation").click()
-    set_number(page, "G filters (last stage)", 8)
-    set_number(page, "D filters (first stage)", 8)
-    set_number(page, "Quality check every (epochs, 0 = off)", 1)
+    fill_tiny_run(page, base, 400, quality_every=1)
     page.get_by_role("button", name="Start").dblclick()  # a double click starts one job
     page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=120_000)
     page.get_by_text("Fixed noise, epoch").first.wait_for(timeout=120_000)

@@ -14,7 +14,13 @@ import pytest
 
 from dcgan.testing import VIEWPORT, free_port, running_app, settle
 from tests.e2e.conftest import shot
-from tests.e2e.test_browser import app_button, create_synthetic, set_number, visible
+from tests.e2e.test_browser import (
+    app_button,
+    create_synthetic,
+    fill_tiny_run,
+    set_number,
+    visible,
+)
 
 TEACHER = "teacher@school.example"
 ANN, BOB = "ann@school.example", "bob@school.example"
@@ -96,16 +102,7 @@ def sign_in(chromium, base: str, who: str):
 
 
 def start_run(page, base: str, epochs: int) -> None:
-    page.goto(f"{base}/train")
-    settle(page)
-    for label, value in (("Epochs", epochs), ("Batch size", 8),
-                         ("Steps per epoch (0 = all data)", 2),
-                         ("Checkpoint every (epochs)", 5)):
-        set_number(page, label, value)
-    page.get_by_text("Model and optimisation").click()
-    set_number(page, "G filters (last stage)", 8)
-    set_number(page, "D filters (first stage)", 8)
-    set_number(page, "Quality check every (epochs, 0 = off)", 0)
+    fill_tiny_run(page, base, epochs, quality_every=0)
     app_button(page, "Start").click()
     settle(page)
 
