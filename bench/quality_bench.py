@@ -248,7 +248,7 @@ def run(quick: bool = False, out_dir: Path = ROOT, budget: float | None = None,
         from dcgan.data.cache import cache_settings
 
         cache = Workspace.from_env().prepared_cache(dataset)  # DatasetError if not prepared
-        crop = (cache_settings(cache) or {}).get("crop", "center")
+        crop = (cache_settings(cache.parent) or {}).get("crop", "center")
         section = f"quality-{dataset}" + (f"-{train_images}" if train_images else "")
         runs = {section: {
             "train_images": train_images, "section": section,

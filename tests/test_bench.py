@@ -239,12 +239,16 @@ def test_quality_bench_on_a_prepared_dataset_and_a_subset_of_it(tmp_path, monkey
 
     with pytest.raises(DatasetError, match=r"'nothing' is not prepared.*dcgan prepare nothing"):
         quality_bench.run(quick=True, out_dir=tmp_path, dataset="nothing")
+    # the report names how the cache was made: mark this one as a face crop
+    manifest = ws.cache_dir(tiny_dataset) / "manifest.json"
+    made = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**made, "settings": {**made["settings"], "crop": "face"}}))
     quality_bench.run(quick=True, out_dir=tmp_path, dataset=tiny_dataset, train_images=12,
                       contenders=["studio", "wide=studio:g_filters=96"])
     assert seen == [("studio", 12, {}), ("studio", 12, {"g_filters": "96"})]
     text = (tmp_path / "BENCHMARKS.md").read_text()
     body = text.split("<!-- bench:quality-tiny-12 -->")[1]
-    assert "the prepared dataset `tiny` (center crop), a fixed random subset of 12" in body
+    assert "the prepared dataset `tiny` (face crop), a fixed random subset of 12" in body
     assert "| wide |" in body and "colour distance <= 2x its floor" in body
     assert (tmp_path / "docs/images/quality/quality-tiny-12-wide.png").is_file()
 

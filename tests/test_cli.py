@@ -296,3 +296,14 @@ def test_bootstrap_refuses_to_serve_beyond_localhost_without_sign_in(tmp_path):
     local = dcgan("bootstrap", "--address", "localhost", "--count", "8", "--skip-speed",
                   home=home, env={"HOME": str(tmp_path)})
     assert "this machine only, no sign-in" in local.stdout
+
+
+def test_a_class_time_limit_stops_the_job_and_says_so(tiny_home):
+    out = dcgan("train", "--preset", "ml241", "--epochs", "500", *TINY_FLAGS, home=tiny_home,
+                env={"DCGAN_MAX_MINUTES": "0.01"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "00001-tiny-ml241: stopped" in out.stdout
+    status = json.loads((tiny_home / "GAN_MODEL" / "00001-tiny-ml241" / "status.json")
+                        .read_text())
+    assert status["state"] == "stopped" and status["epoch"] < 500
+    assert "limit of 0.01 minutes per run" in status["note"]

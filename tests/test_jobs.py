@@ -115,3 +115,24 @@ def test_kill_minus_9_then_resume_matches_an_uninterrupted_run(ws, tiny_dataset)
     for group in a:
         for x, y in zip(a[group], b[group], strict=True):
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6, err_msg=group)
+
+
+def test_a_class_queue_runs_two_peoples_jobs_one_after_the_other(ws, tiny_dataset):
+    """Real jobs through a served class's queue: the first starts at once, the second waits
+    and is started by the first job itself as it exits (no app, no timer)."""
+    from dcgan.runs import classroom
+    from dcgan.runs.classroom import ClassSettings, Person, person_workspace
+
+    settings = ClassSettings(slots=1, max_minutes=0)
+    people = [Person("http://idp", who) for who in ("ann", "bob")]
+    homes = [person_workspace(ws, p, shared_datasets=(tiny_dataset,)) for p in people]
+    config = tiny_config("dcgan", epochs=2)
+    first = classroom.submit_job(ws, homes[0], people[0].id, config, settings)
+    second = classroom.submit_job(ws, homes[1], people[1].id, config, settings)
+    assert job_state(second) == "queued" and read_status(second)["waiting"]
+    wait_for(lambda: read_status(second).get("state") == "done", 180, "the second job")
+    assert read_status(first)["state"] == "done"
+    queue = classroom.open_queue(ws, settings)
+    jobs = [queue.job_of(first), queue.job_of(second)]
+    assert [j.state for j in jobs] == ["ended", "ended"]
+    assert jobs[0].ended <= jobs[1].started  # one at a time, in turn
