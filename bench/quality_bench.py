@@ -355,6 +355,7 @@ def _scenario(scenario: str, spec: dict, parsed: list[tuple[str, str, dict]], se
         f"held-out real images. float32 matmul peak in this run: {peak:.0f} GFLOP/s. "
         f"Real-vs-real floors: SWD **{floor:.1f}**, colour **{color_floor:.1f}** grey levels; "
         f"real MS-SSIM {real_ssim:.3f}.",
+        *_changed(parsed),
         "",
         "Cells: SWD x1e3 / colour distance / MS-SSIM. Equal time:",
         "",
@@ -380,6 +381,13 @@ def _scenario(scenario: str, spec: dict, parsed: list[tuple[str, str, dict]], se
     ]
     report.write()
     return report
+
+
+def _changed(parsed: list[tuple[str, str, dict]]) -> list[str]:
+    """A line naming what each contender with changed settings changes, if any has."""
+    said = [f"`{label}` = `{base}` with " + ", ".join(f"{k}={v}" for k, v in overrides.items())
+            for label, base, overrides in parsed if overrides]
+    return ["", "Changed settings: " + "; ".join(said) + "."] if said else []
 
 
 def equal_images_table(label: str, counts: list[int], rows: list[str]) -> list[str]:

@@ -328,22 +328,27 @@ PRESETS["demo"] = _variant(
     "dcgan", "demo", latent_dim=64, g_filters=32, d_filters=32, batch_size=64,
     checkpoint_every=1, keep_checkpoints=3, keep_every=25, label_smoothing=0.1)
 
-# The project's recipe and the default (measured: BENCHMARKS.md "Time to quality",
-# docs/DECISIONS.md "The studio recipe"): the demo's quarter-width networks with an EMA
-# generator, a spectrally normalised discriminator with the hinge loss, and differentiable
-# translation + cutout of everything D sees, always (DiffAugment's p = 1). Colour
-# augmentation is left out: it tinted every sample at equal time (colour distance 14.4 vs
-# 8.2 without it). No label smoothing (the hinge margin does its work) and no rotation of
-# the data (rotations leak into the output; flip stays).
+# The project's recipe and the default (measured: BENCHMARKS.md "Time to quality" and "Real
+# faces", docs/DECISIONS.md "The studio recipe" and "The recipe on real faces"): the demo's
+# quarter-width networks with an EMA generator, a spectrally normalised discriminator with
+# the hinge loss, and differentiable translation + cutout of everything D sees, always
+# (DiffAugment's p = 1). Colour augmentation is left out: it tinted the synthetic samples,
+# and on real faces it did not help at equal time. No label smoothing (the hinge margin does
+# its work) and no rotation of the data (rotations leak into the output; flip stays). Since
+# 2026-12 (chosen on CelebA face crops, checked on the synthetic portraits): minibatch
+# stddev (groups of 4) before D's linear logit, and two time-scales, G 1e-4 / D 4e-4 with
+# Adam betas (0, 0.99). Reading the channel with a 3x3 conv (d_mbstd_head="conv") was better
+# still on faces but cost 17% of the images/s and 15% of SWD on the synthetic portraits.
 PRESETS["studio"] = _variant(
     "demo", "studio", ema_half_life=10_000, d_norm="spectral", loss="hinge", augment="fixed",
-    augment_p=1.0, label_smoothing=0.0, checkpoint_every=5, keep_checkpoints=3, keep_every=25,
-    epochs=100)
+    augment_p=1.0, label_smoothing=0.0, d_mbstd=4, d_mbstd_head="linear", g_lr=1e-4, d_lr=4e-4,
+    g_beta1=0.0, g_beta2=0.99, d_beta1=0.0, d_beta2=0.99, checkpoint_every=5,
+    keep_checkpoints=3, keep_every=25, epochs=100)
 DEFAULT_PRESET = "studio"  # the CLI's, the Train page's and the quality benchmark's default
 
 PRESET_HELP = {
-    "studio": "the project's recipe (default): EMA generator, spectral-norm D, hinge loss, "
-              "DiffAugment; quarter width, fast on a CPU",
+    "studio": "the project's recipe (default): EMA generator, spectral-norm D with minibatch "
+              "stddev, hinge loss, DiffAugment, G 1e-4 / D 4e-4; quarter width, fast on a CPU",
     "ml241": "the original ML241 design: sigmoid output, max-pooling discriminator, "
              "label smoothing, G lr 4x D lr",
     "dcgan": "Radford et al. 2015: strided convolutions, batch norm, tanh, Adam 2e-4 / 0.5",
