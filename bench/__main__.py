@@ -12,7 +12,7 @@ BENCHMARKS = {"prepare": "bench.prepare_bench", "train": "bench.train_bench",
               "explore": "bench.explore_bench", "quality": "bench.quality_bench",
               "dashboard": "bench.dashboard_bench", "precision": "bench.precision_bench",
               "gpu": "bench.gpu_bench", "projection": "bench.projection_bench",
-              "faces": "bench.faces_bench"}
+              "faces": "bench.faces_bench", "class": "bench.class_bench"}
 
 
 def main() -> int:

@@ -106,3 +106,41 @@ def file_input(page, label: str):
     its way the first on the page may not be the one meant."""
     return page.get_by_test_id("stFileUploader").filter(has_text=label) \
         .locator("input[type=file]")
+
+
+def write_class_secrets(path: Path, app_port: int, provider_port: int,
+                        teachers: Sequence[str] = (), **limits: int) -> Path:
+    """A secrets.toml that serves the app on 127.0.0.1:`app_port` to a class signing in at
+    the OpenID Connect provider on localhost:`provider_port` (oidc-provider-mock in the
+    tests and the class benchmark), with `teachers` and the `[class]` limits given."""
+    lines = [
+        "[auth]",
+        f'redirect_uri = "http://127.0.0.1:{app_port}/oauth2callback"',
+        'cookie_secret = "a-test-cookie-secret-of-more-than-32-characters"',
+        'client_id = "dcgan-studio"',
+        'client_secret = "class-secret"',
+        f'server_metadata_url = "http://localhost:{provider_port}'
+        '/.well-known/openid-configuration"',
+        "",
+        "[class]",
+        "teachers = [" + ", ".join(f'"{t}"' for t in teachers) + "]",
+        *(f"{name} = {value}" for name, value in limits.items()),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def sign_in(browser, base: str, who: str, timeout: float = 60_000):
+    """A page in a new browser context, signed in as subject `who` at oidc-provider-mock's
+    authorisation form (it signs in whoever is typed there)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(timeout)
+    page.goto(base)
+    settle(page, timeout)
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("input[name=sub]").fill(who)
+    page.get_by_role("button", name="Authorize").click()
+    page.get_by_text(f"Signed in as {who}").first.wait_for(timeout=timeout)
+    settle(page, timeout)
+    return page

@@ -250,7 +250,25 @@ def test_quality_bench_on_a_prepared_dataset_and_a_subset_of_it(tmp_path, monkey
     body = text.split("<!-- bench:quality-tiny-12 -->")[1]
     assert "the prepared dataset `tiny` (face crop), a fixed random subset of 12" in body
     assert "| wide |" in body and "colour distance <= 2x its floor" in body
+    assert "Changed settings: `wide` = `studio` with g_filters=96." in body
     assert (tmp_path / "docs/images/quality/quality-tiny-12-wide.png").is_file()
+
+
+def test_quick_class_bench_signs_students_in_and_times_their_pages(tmp_path):
+    require_chromium()
+    quick_bench(tmp_path, "--only", "class", timeout=600)
+    results = {r["name"]: r["value"] for r in
+               json.loads((tmp_path / "bench/results.json").read_text())}
+    assert results["class.sessions"] == 2
+    assert 0 < results["class.page_load_p50_s"] <= results["class.page_load_p95_s"] \
+        <= results["class.page_load_max_s"]
+    assert results["class.job_img_per_s_alone"] > 0
+    assert results["class.job_img_per_s_with_sessions"] > 0
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    body = text.split("<!-- bench:class -->")[1]
+    for page in ("train", "dataset", "explore"):
+        assert re.search(rf"\| {page} \| \d+ \| \d+\.\d\d \|", body), page
+    assert "2 students signed in" in body and "2 sessions" in body
 
 
 def test_quick_projection_bench(tmp_path):

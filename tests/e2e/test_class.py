@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from dcgan.testing import VIEWPORT, free_port, running_app, settle
+from dcgan.testing import free_port, running_app, settle, sign_in, write_class_secrets
 from tests.e2e.conftest import shot
 from tests.e2e.test_browser import (
     app_button,
@@ -53,21 +53,9 @@ def class_app(tmp_path):
     prepare_dataset(shared, BUILTIN_DATASET, workers=1)
     with run_server_in_thread() as provider:
         port = free_port()
-        secrets = tmp_path / "secrets.toml"
-        secrets.write_text(f"""
-[auth]
-redirect_uri = "http://127.0.0.1:{port}/oauth2callback"
-cookie_secret = "a-test-cookie-secret-of-more-than-32-characters"
-client_id = "dcgan-studio"
-client_secret = "class-secret"
-server_metadata_url = "http://localhost:{provider.server_port}/.well-known/openid-configuration"
-
-[class]
-teachers = ["{TEACHER}"]
-slots = 1
-max_queued = 2
-max_epochs = 400
-""")
+        secrets = write_class_secrets(tmp_path / "secrets.toml", port, provider.server_port,
+                                      teachers=[TEACHER], slots=1, max_queued=2,
+                                      max_epochs=400)
         with running_app(home, log=tmp_path / "streamlit.log", port=port, timeout=60,
                          args=["--secrets.files", str(secrets)]) as app:
             yield app.url, home
@@ -84,21 +72,6 @@ def _stop_all(home) -> None:
         if pid:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-
-
-def sign_in(chromium, base: str, who: str):
-    """A new browser context signed in as `who` at the provider."""
-    context = chromium.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(base)
-    settle(page)
-    page.get_by_role("button", name="Sign in").click()
-    page.locator("input[name=sub]").fill(who)
-    page.get_by_role("button", name="Authorize").click()
-    page.get_by_text(f"Signed in as {who}").first.wait_for(timeout=60_000)
-    settle(page)
-    return page
 
 
 def start_run(page, base: str, epochs: int) -> None:
