@@ -200,7 +200,9 @@ TWO_DEVICES = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from dcgan.train.step import DeviceSetup, GanTrainer
     from tests.conftest import tiny_config
-    config = tiny_config(sys.argv[1], label_noise=0.05)
+    # Minibatch stddev (studio's) groups the images each replica holds, as ProGAN and
+    # StyleGAN do on several GPUs: its groups differ from one device's, so it is off here
+    config = tiny_config(sys.argv[1], label_noise=0.05, d_mbstd=0)
     gb = config.train.batch_size
     batch = np.random.default_rng(3).uniform(-1, 1, (gb, 64, 64, 3)).astype(np.float32)
     one = GanTrainer(config, DeviceSetup(tf.distribute.OneDeviceStrategy("/cpu:0"),

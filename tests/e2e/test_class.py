@@ -143,7 +143,7 @@ def test_two_students_and_a_teacher(class_app, chromium, tmp_path):
 
     # --- the teacher sees everyone and stops bob's waiting run ---------------------------
     teacher = sign_in(chromium, base, TEACHER)
-    assert teacher.get_by_role("link", name="Class").count() == 1
+    teacher.get_by_role("link", name="Class").wait_for()  # a teacher's sidebar has the link
     teacher.goto(f"{base}/classroom")
     settle(teacher)
     table = teacher.get_by_test_id("stTable")
