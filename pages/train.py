@@ -36,6 +36,7 @@ from dcgan.runs.jobs import (
     JobRunning,
     active_run,
     job_state,
+    refresh_seconds,
     resume_job,
     runs_with_state,
     start_job,
@@ -386,21 +387,24 @@ def checkpoints_view(evals: list[dict], newest_grid: str | None) -> None:
                            "application/octet-stream", key="train_ckpt_download")
 
 
-# Two fragments: the status (progress, buttons, warnings) every 2 s while the run's job is
-# alive, and every 10 s otherwise (then only another job starting can change it: the page
-# reruns); the charts, grid and checkpoints every CHARTS_EVERY_S while the job is alive, and
-# never otherwise. A browser redraws Plotly charts on every refresh, which is most of what
-# an open tab costs the job (BENCHMARKS.md "Dashboard"); the server reads only what is new.
+# Two fragments, refreshed as often as the run's state asks (refresh_seconds): the status
+# (progress, buttons, warnings) every 2 s while the run's job is alive, every 5 s while it
+# waits in a class's queue, every 10 s otherwise (then only another job starting can change
+# it: the page reruns); the charts, grid and checkpoints every 10 s while the job is alive,
+# and never otherwise. A browser redraws Plotly charts on every refresh, which is most of
+# what an open tab costs the job (BENCHMARKS.md "Dashboard"); the server reads only what is new.
 ALIVE = ("running", "queued", "stopping")
-CHARTS_EVERY_S = 10
-job_alive_now = job_state(run_dir) in ALIVE
+STATUS_EVERY_S, CHARTS_EVERY_S = refresh_seconds(run_dir)
+waiting_now = bool(read_status(run_dir).get("waiting"))  # in a class's device queue
 
 
-@st.fragment(run_every=2 if job_alive_now else 10)
+@st.fragment(run_every=STATUS_EVERY_S)
 def status_view() -> None:
     if (active_run(ws) is not None) != (running is not None):
         st.rerun(scope="app")  # a job started or ended: the form's Start must follow
     status = read_status(run_dir)
+    if waiting_now and not status.get("waiting"):
+        st.rerun(scope="app")  # its turn came: refresh as a training run's page does
     state = job_state(run_dir)
     run_config = Config.from_json((run_dir / "config.json").read_text())
     epochs = int(status.get("epochs") or run_config.train.epochs)
@@ -463,7 +467,7 @@ def status_view() -> None:
         st.caption("Checking quality (SWD, MS-SSIM) now...")
 
 
-@st.fragment(run_every=CHARTS_EVERY_S if job_alive_now else None)
+@st.fragment(run_every=CHARTS_EVERY_S)
 def charts_view() -> None:
     records = _metrics_tail(str(run_dir)).read()
     charts = _charts(str(run_dir), len(records), records)

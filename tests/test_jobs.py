@@ -18,6 +18,7 @@ from dcgan.runs.jobs import (
     hold_job_lock,
     job_alive,
     job_state,
+    refresh_seconds,
     resume_job,
     runs_with_state,
     start_job,
@@ -62,6 +63,24 @@ def test_a_stopped_run_whose_job_is_still_exiting_reads_as_stopping(ws):
             resume_job(ws, run)  # never a silent no-op
     (run / "STOP").unlink()
     assert job_state(run) == "stopped"  # the lock is released: Resume can start it
+
+
+def test_a_page_rereads_a_run_as_often_as_its_state_asks(ws):
+    run = create_run(ws, tiny_config())
+    update_status(run, state="queued", waiting=True, queued_at=time.time())
+    assert refresh_seconds(run) == (5.0, None)  # waiting in a class's queue: no charts
+    update_status(run, waiting=False)
+    assert refresh_seconds(run) == (2.0, 10.0)  # its job is starting
+    with hold_job_lock(run):
+        update_status(run, state="running")
+        assert refresh_seconds(run) == (2.0, 10.0)
+        (run / "STOP").write_text("1")
+        assert refresh_seconds(run) == (2.0, 10.0)  # stopping: "stopping" shows at once
+    (run / "STOP").unlink()
+    update_status(run, state="stopped")
+    assert refresh_seconds(run) == (10.0, None)
+    update_status(run, state="running", queued_at=0)
+    assert job_state(run) == "crashed" and refresh_seconds(run) == (10.0, None)
 
 
 def test_start_stop_resume_and_no_second_job(ws, tiny_dataset):
@@ -133,6 +152,8 @@ def test_a_class_queue_runs_two_peoples_jobs_one_after_the_other(ws, tiny_datase
     wait_for(lambda: read_status(second).get("state") == "done", 180, "the second job")
     assert read_status(first)["state"] == "done"
     queue = classroom.open_queue(ws, settings)
+    # the job ends its queue entry as it exits, just after writing "done"
+    wait_for(lambda: queue.job_of(second).state == "ended", 60, "the second job's exit")
     jobs = [queue.job_of(first), queue.job_of(second)]
     assert [j.state for j in jobs] == ["ended", "ended"]
     assert jobs[0].ended <= jobs[1].started  # one at a time, in turn
