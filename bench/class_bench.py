@@ -40,7 +40,13 @@ from pathlib import Path
 import psutil
 
 from bench.common import ROOT, Report
-from bench.dashboard_bench import _chromium_processes, _cpu_seconds, _last_step, _wait_for_step
+from bench.dashboard_bench import (
+    _chromium_processes,
+    _cpu_seconds,
+    _cpu_used,
+    _last_step,
+    _wait_for_step,
+)
 from dcgan.testing import (
     chromium_available,
     free_port,
@@ -78,7 +84,7 @@ def _between(a: dict, b: dict, batch: int) -> dict[str, float]:
     """The job's images/s between two snapshots, and CPU seconds per minute of each."""
     minutes = (b["time"] - a["time"]) / 60
     return {"img_s": (b["step"] - a["step"]) * batch / (b["time"] - a["time"]),
-            **{k: (b[k] - a[k]) / minutes for k in a if k not in ("step", "time")}}
+            **{k: _cpu_used(a[k], b[k]) / minutes for k in a if k not in ("step", "time")}}
 
 
 def _after(run_dir: Path, watched: dict, first: dict, seconds: float, wait=time.sleep) -> dict:

@@ -11,6 +11,7 @@ of each phase is read with psutil.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -47,19 +48,47 @@ def _last_step(run_dir: Path) -> tuple[int, float]:
     raise RuntimeError("no step logged yet")
 
 
-def _cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
+def _cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
+    """CPU seconds (user + system) so far of each process still alive, by pid."""
+    seconds = {}
     for p in processes:
         try:
             t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
+            seconds[p.pid] = t.user + t.system
+        except psutil.Error:
             pass
-    return total
+    return seconds
+
+
+def _cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two _cpu_seconds readings by the processes alive at the
+    second: one that exited in between is left out (never counted negative), one that
+    started counts from its start."""
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
 
 
 def _chromium_processes() -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["name"]) if "chrom" in (p.info["name"] or "")]
+    """The Chromium processes this process started (not another program's, or another test's
+    running beside it): those in the sessions of the Chromium processes below this one.
+    Playwright starts the browser in a session of its own, and some of its helpers are
+    re-parented away from it."""
+    def chromium(p: psutil.Process) -> bool:
+        with contextlib.suppress(psutil.Error):
+            return "chrom" in p.name()
+        return False
+
+    sessions = set()
+    for p in psutil.Process().children(recursive=True):
+        if chromium(p):
+            with contextlib.suppress(OSError):
+                sessions.add(os.getsid(p.pid))
+    found = []
+    for p in psutil.process_iter():
+        if chromium(p):
+            with contextlib.suppress(OSError):
+                if os.getsid(p.pid) in sessions:
+                    found.append(p)
+    return found
 
 
 def _wait_for_step(run_dir: Path, step: int, timeout: float = 300) -> None:
@@ -98,7 +127,7 @@ def _phases(browser, app: RunningApp, run_dir: Path, rounds: int, phase_s: float
             minutes = (t1 - t0) / 60
             results[tabs].append({
                 "img_s": (s1 - s0) * batch / (t1 - t0),
-                **{k: (b - a) / minutes for k, a, b in
+                **{k: _cpu_used(a, b) / minutes for k, a, b in
                    zip(("job", "server", "chromium"), cpu0, cpu1, strict=True)}})
             for page in pages:
                 page.close()

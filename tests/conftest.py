@@ -20,21 +20,12 @@ from dcgan.workspace import Workspace
 # The slow part of the suite (`pytest -m "not slow"` leaves it out while developing): the
 # benchmarks' smoke runs and the browser tests, and the tests that start training jobs.
 SLOW_FILES = ("test_bench.py", "test_browser.py", "test_class.py", "test_jobs.py")
-# Files holding the suite's longest tests, longest first: they are collected first, and
-# pytest-xdist (--dist load, chunks of 2: pyproject.toml) hands tests out in that order as
-# workers free up, so the run ends on short tests instead of one worker finishing a
-# minute-long test alone.
-LONG_FIRST = ("test_bench.py", "test_browser.py", "test_class.py", "test_step.py",
-              "test_loop.py", "test_jobs.py", "test_cli.py", "test_evaluator.py",
-              "test_faces.py", "test_metrics.py", "test_evaluation.py")
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
-    rank = {name: i for i, name in enumerate(LONG_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))  # stable
 
 
 def require_chromium() -> None:
