@@ -368,8 +368,9 @@ def _scenario(scenario: str, spec: dict, parsed: list[tuple[str, str, dict]], se
         "",
         f"Memorisation: median RMS distance (grey levels) of the 512 samples to their nearest "
         f"training image (last column) vs held-out real images' **{nearest_real:.1f}**.",
-        f"Default preset (`{DEFAULT_PRESET}`) over the others, SWD at the end: "
-        + ", ".join(f"{other} {ratio:.2f}" for other, ratio in ratios.items()) + ".",
+        *([f"Default preset (`{DEFAULT_PRESET}`) over the others, SWD at the end: "
+           + ", ".join(f"{other} {ratio:.2f}" for other, ratio in ratios.items()) + "."]
+          if ratios else []),
         *goals,
         "",
         f"![SWD vs training seconds]({chart})",

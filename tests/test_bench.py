@@ -255,6 +255,12 @@ def test_quality_bench_on_a_prepared_dataset_and_a_subset_of_it(tmp_path, monkey
     assert "| wide |" in body and "colour distance <= 2x its floor" in body
     assert "Changed settings: `wide` = `studio` with g_filters=96." in body
     assert (tmp_path / "docs/images/quality/quality-tiny-12-wide.png").is_file()
+    assert "Default preset (`studio`) over the others, SWD at the end: wide " in body
+    # the default alone (a small-data run): no comparison line with nobody to compare
+    quality_bench.run(quick=True, out_dir=tmp_path, dataset=tiny_dataset, train_images=10,
+                      contenders=["studio"])
+    body = (tmp_path / "BENCHMARKS.md").read_text().split("<!-- bench:quality-tiny-10 -->")[1]
+    assert "| studio |" in body and "over the others" not in body.split("<!-- /bench")[0]
 
 
 def test_quick_class_bench_signs_students_in_and_times_their_pages(tmp_path):
