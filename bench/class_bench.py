@@ -97,9 +97,16 @@ def _after(run_dir: Path, watched: dict, first: dict, seconds: float, wait=time.
     return _snapshot(run_dir, watched)
 
 
-def _alone(run_dir: Path, watched: dict, batch: int, seconds: float) -> dict[str, float]:
+def _phase(run_dir: Path, watched: dict, batch: int, seconds: float,
+           wait=time.sleep) -> dict[str, float]:
+    """The job's images/s and CPU per minute over `seconds` spent in `wait`."""
     first = _snapshot(run_dir, watched)
-    return _between(first, _after(run_dir, watched, first, seconds), batch)
+    return _between(first, _after(run_dir, watched, first, seconds, wait), batch)
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 @contextlib.contextmanager
@@ -161,8 +168,7 @@ def _watch(run_dir: Path, watched: dict, batch: int, seconds: float, pages) -> d
             for page in pages:
                 page.wait_for_timeout(50)
 
-    first = _snapshot(run_dir, watched)
-    return _between(first, _after(run_dir, watched, first, seconds, wait), batch)
+    return _phase(run_dir, watched, batch, seconds, wait)
 
 
 def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
@@ -224,7 +230,7 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
                 server = psutil.Process(app.process.pid)
                 watched = {"server": lambda: [server], "job": lambda: [job],
                            "chromium": _chromium_processes}
-                before = _alone(runs[0], watched, s["batch"], s["phase_s"])
+                before = _phase(runs[0], watched, s["batch"], s["phase_s"])
                 with sync_playwright() as p:
                     browser = launch_chromium(p)
                     sign_ins, pages = [], []
@@ -251,10 +257,10 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
                         during = _watch(runs[0], watched, s["batch"], s["phase_s"], pages)
                     browser.close()
                 time.sleep(5)
-                after = _alone(runs[0], watched, s["batch"], s["phase_s"])
+                after = _phase(runs[0], watched, s["batch"], s["phase_s"])
                 # the server's phase-2 CPU, as the refreshes come: one every 5 s per session
                 with _burner(watching["server"] / 60, WAITING_REFRESH_S / len(students)):
-                    server_only = _alone(runs[0], watched, s["batch"], s["phase_s"])
+                    server_only = _phase(runs[0], watched, s["batch"], s["phase_s"])
     finally:
         for run_dir in runs:
             with contextlib.suppress(Exception):
@@ -268,7 +274,7 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
         shutil.rmtree(home, ignore_errors=True)
 
     every = sorted(x for times in loads.values() for x in times)
-    p95 = every[min(len(every) - 1, round(0.95 * (len(every) - 1)))]
+    p95 = _p95(every)
     alone = (before["img_s"] + after["img_s"]) / 2
     ratio = during["img_s"] / alone
     report.figure("sessions", len(students), "sessions")
@@ -283,7 +289,7 @@ def run(quick: bool = False, out_dir: Path = ROOT) -> Report:
     report.figure("job_ratio_server_share", server_only["img_s"] / alone, "ratio")
     report.figure("server_cpu_s_per_min_watching", watching["server"], "CPU s/min")
     rows = [f"| {path} | {len(times)} | {statistics.median(times):.2f} | "
-            f"{sorted(times)[min(len(times) - 1, round(0.95 * (len(times) - 1)))]:.2f} | "
+            f"{_p95(times):.2f} | "
             f"{max(times):.2f} | {cold[path]:.2f} |" for path, times in loads.items()]
     n = len(students)
     phases = (("1. alone", before), (f"2. {n} sessions watching", watching),
