@@ -95,7 +95,7 @@ def refresh_seconds(run_dir: Path) -> tuple[float, float | None]:
     than at 2 s), no charts (nothing new to draw). Otherwise the status every 10 s (only
     another job starting changes it) and the charts never."""
     state = job_state(run_dir)
-    if state not in ACTIVE and state != "stopping":
+    if state not in ACTIVE:  # ACTIVE holds "stopping" too
         return 10.0, None
     if state == "queued" and read_status(run_dir).get("waiting"):
         return WAITING_REFRESH_S, None
