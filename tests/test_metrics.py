@@ -130,6 +130,18 @@ def test_random_pairs_are_distinct():
     assert set(pairs.ravel()) == {0, 1, 2}
 
 
+def test_few_images_average_every_distinct_pair_once(portraits):
+    every = metrics.diversity_pairs(8, 1000, np.random.default_rng(0))
+    assert every.shape == (28, 2) and (every[:, 0] < every[:, 1]).all()
+    assert len({tuple(p) for p in every}) == 28
+    assert metrics.diversity_pairs(8, 27, np.random.default_rng(0)).shape == (27, 2)  # drawn
+    images = portraits[:8]
+    first, second = np.triu_indices(8, 1)
+    exact = metrics.ms_ssim(images[first], images[second]).mean()
+    assert metrics.ms_ssim_diversity(images) == pytest.approx(exact, abs=1e-6)
+    assert metrics.ms_ssim_diversity(images, seed=5) == metrics.ms_ssim_diversity(images)
+
+
 def test_describe_is_one_readable_line():
     text = metrics.describe({"swd": 41.23, "swd_floor": 9.8, "ms_ssim": 0.21,
                              "ms_ssim_real": 0.18})
