@@ -48,7 +48,8 @@ class ModelConfig:
     output: str = "tanh"  # "tanh" -> data in [-1, 1]; "sigmoid" -> data in [0, 1]
     d_mbstd: int = 0  # minibatch-stddev group size before D's last layer; 0 = off
     # what reads the stddev channel: "conv" (ProGAN's 3x3 conv + LeakyReLU, so D can relate
-    # variety to content) or "linear" (straight into the logit, as runs before 2026-12)
+    # variety to content), "conv1x1" (the same at each position alone, a ninth of the work)
+    # or "linear" (straight into the logit, as runs before 2026-12)
     d_mbstd_head: str = "conv"
 
 
@@ -172,7 +173,7 @@ class Config:
         _range("g_filters", m.g_filters, 1, 1024)
         _range("d_filters", m.d_filters, 1, 1024)
         _range("d_mbstd", m.d_mbstd, 0, 64)
-        _choice("d_mbstd_head", m.d_mbstd_head, ("conv", "linear"))
+        _choice("d_mbstd_head", m.d_mbstd_head, ("conv", "conv1x1", "linear"))
         _range("rotation_deg", self.data.rotation_deg, 0.0, 45.0)
         _range("augment_p", self.data.augment_p, 0.0, 1.0)
         _range("ada_target", self.data.ada_target, 0.0, 1.0)

@@ -133,7 +133,11 @@ def test_the_stddev_channel_is_read_by_a_conv_unless_an_older_run_asks_for_the_l
     conv = d.get_layer("mbstd_conv")
     assert conv.input.shape[-1] == d.get_layer("mbstd").input.shape[-1] + 1
     assert conv.kernel.shape[:2] == (3, 3) and d.get_layer("mbstd_lrelu") is not None
+    cfg.d_mbstd_head = "conv1x1"  # the same read at each position alone
+    pointwise = build_discriminator(cfg)
+    assert pointwise.get_layer("mbstd_conv").kernel.shape[:2] == (1, 1)
+    assert pointwise.get_layer("mbstd_lrelu") is not None
     cfg.d_mbstd_head = "linear"
     linear = build_discriminator(cfg)
     assert "mbstd_conv" not in [layer.name for layer in linear.layers]
-    assert d.count_params() > linear.count_params()
+    assert d.count_params() > pointwise.count_params() > linear.count_params()

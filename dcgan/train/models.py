@@ -124,11 +124,13 @@ def _mbstd(cfg: ModelConfig, x, filters: int, dtype: str, init=None):
 
     Straight into a linear logit, the channel (one number per group, the same at every
     position) can only add a content-independent term to D's score; ProGAN follows it with
-    a 3x3 conv and a nonlinearity, so D can weigh variety against what it sees.
+    a 3x3 conv and a nonlinearity, so D can weigh variety against what it sees ("conv").
+    "conv1x1" does that at each position alone: a ninth of the 3x3's multiply-adds.
     """
     x = MinibatchStddev(cfg.d_mbstd, dtype=dtype, name="mbstd")(x)
-    if cfg.d_mbstd_head == "conv":
-        x = _d_conv(cfg, filters, 3, padding="same", dtype=dtype, name="mbstd_conv",
+    if cfg.d_mbstd_head in ("conv", "conv1x1"):
+        size = 3 if cfg.d_mbstd_head == "conv" else 1
+        x = _d_conv(cfg, filters, size, padding="same", dtype=dtype, name="mbstd_conv",
                     **({"kernel_initializer": init} if init is not None else {}))(x)
         x = layers.LeakyReLU(0.2, dtype=dtype, name="mbstd_lrelu")(x)
     return x
