@@ -31,7 +31,14 @@ from dcgan.errors import DcganError
 from dcgan.explore.export import progress_gif
 from dcgan.quality.metrics import describe
 from dcgan.runs import classroom
-from dcgan.runs.folder import MetricsTail, disk_bytes, read_json, read_metrics, read_status
+from dcgan.runs.folder import (
+    ACTIVE,
+    MetricsTail,
+    disk_bytes,
+    read_json,
+    read_metrics,
+    read_status,
+)
 from dcgan.runs.jobs import (
     JobRunning,
     active_run,
@@ -393,7 +400,6 @@ def checkpoints_view(evals: list[dict], newest_grid: str | None) -> None:
 # it: the page reruns); the charts, grid and checkpoints every 10 s while the job is alive,
 # and never otherwise. A browser redraws Plotly charts on every refresh, which is most of
 # what an open tab costs the job (BENCHMARKS.md "Dashboard"); the server reads only what is new.
-ALIVE = ("running", "queued", "stopping")
 STATUS_EVERY_S, CHARTS_EVERY_S = refresh_seconds(run_dir)
 waiting_now = bool(read_status(run_dir).get("waiting"))  # in a class's device queue
 
@@ -420,7 +426,7 @@ def status_view() -> None:
     c3.metric("Epoch", f"{epoch}/{epochs}")
     if status.get("device"):
         st.caption(device_line(status))
-    alive = state in ALIVE
+    alive = state in ACTIVE
     served = current_serving()
     if c4.button("Stop", key="train_stop", disabled=not alive or state == "stopping"):
         if served.mode == "class":

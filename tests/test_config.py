@@ -125,9 +125,9 @@ def test_studio_is_the_default_and_combines_the_recipe():
     assert DEFAULT_PRESET == "studio" and Config().preset == "studio"
     assert (c.model.d_norm, c.train.loss, c.data.augment) == ("spectral", "hinge", "fixed")
     assert c.train.ema_half_life > 0 and c.data.rotation_deg == 0 and c.data.flip
-    # chosen on real faces (DECISIONS "The recipe on real faces"): minibatch stddev before
-    # the linear logit, and two time-scales with Adam betas (0, 0.99)
-    assert (c.model.d_mbstd, c.model.d_mbstd_head) == (4, "linear")
+    # chosen on real faces (DECISIONS "The recipe on real faces"): minibatch stddev read by
+    # a 1x1 conv, and two time-scales with Adam betas (0, 0.99)
+    assert (c.model.d_mbstd, c.model.d_mbstd_head) == (4, "conv1x1")
     assert (c.train.g_lr, c.train.d_lr) == (1e-4, 4e-4)
     assert (c.train.g_beta1, c.train.g_beta2, c.train.d_beta1, c.train.d_beta2) == \
         (0.0, 0.99, 0.0, 0.99)
